@@ -1,0 +1,1 @@
+"""occnet_ros.bridge."""
