@@ -1,0 +1,159 @@
+"""`occnet`: train, evaluate, benchmark and reconstruct without ROS."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+
+def _add_extraction_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, help="model file (default: the shipped one)")
+    parser.add_argument("--resolution0", type=int, default=32, help="MISE coarse grid cells per axis")
+    parser.add_argument("--upsampling-steps", type=int, default=2, help="MISE refinements (final = resolution0 * 2^steps)")
+    parser.add_argument("--threshold", type=float, help="occupancy threshold (default: the checkpoint's)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="occnet", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a model from a YAML config")
+    train.add_argument("--config", type=Path, required=True)
+    train.add_argument("--max-minutes", type=float, help="stop after this wall time (resumable)")
+    train.add_argument("--max-steps", type=int)
+    train.add_argument("--out-dir", type=str)
+
+    data = sub.add_parser("data", help="generate the cached training records of a config")
+    data.add_argument("--config", type=Path, required=True)
+    data.add_argument("--splits", default="train,val")
+
+    rec = sub.add_parser("reconstruct", help="point cloud (world frame, metres) -> watertight mesh")
+    rec.add_argument("input", type=Path, help=".ply/.pcd/.xyz/.npy/.npz point cloud")
+    rec.add_argument("--out", type=Path, required=True, help="mesh file (.obj/.ply/.stl/.glb)")
+    rec.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the input (output uses the same)")
+    rec.add_argument("--max-triangles", type=int, default=5000)
+    rec.add_argument("--no-postprocess", action="store_true")
+    _add_extraction_args(rec)
+
+    evaluate = sub.add_parser("eval", help="evaluate methods on meshes against ground truth")
+    evaluate.add_argument("--meshes", type=Path, help="folder of ground-truth meshes (default: the procedural test split)")
+    evaluate.add_argument("--views", default="5", help="number(s) of views, e.g. 5 or 1,3,5,10")
+    evaluate.add_argument("--methods", default="occnet,tsdf,poisson,hull")
+    evaluate.add_argument("--json", type=Path, help="write the per-object records here")
+    evaluate.add_argument("--report", type=Path, help="write a Markdown report with pictures here")
+    evaluate.add_argument("--limit", type=int, help="evaluate at most this many meshes")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the meshes")
+    _add_extraction_args(evaluate)
+
+    bench = sub.add_parser("bench", help="timings of the pipeline stages")
+    bench.add_argument("--json", type=Path)
+    bench.add_argument("--runs", type=int, default=5)
+    _add_extraction_args(bench)
+    return parser
+
+
+def _load_reconstructor(args: argparse.Namespace):
+    import torch
+
+    from occnet_ros.core.extract import ExtractionSettings
+    from occnet_ros.core.io import default_checkpoint
+    from occnet_ros.core.model.checkpoint import load_checkpoint
+    from occnet_ros.core.reconstruct import Reconstructor
+    from occnet_ros.core.train import pick_device
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    loaded = load_checkpoint(args.checkpoint or default_checkpoint(), device)
+    threshold = args.threshold if args.threshold is not None else loaded.settings.threshold
+    extraction = ExtractionSettings(args.resolution0, args.upsampling_steps, threshold)
+    return Reconstructor(loaded, extraction)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from occnet_ros.core.config import load_config
+    from occnet_ros.core.train import train
+
+    config = load_config(args.config)
+    overrides = {"max_minutes": args.max_minutes, "max_steps": args.max_steps, "out_dir": args.out_dir}
+    config.setdefault("train", {}).update({k: v for k, v in overrides.items() if v is not None})
+    result = train(config)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from occnet_ros.core.config import load_config
+    from occnet_ros.core.train import prepare_split
+
+    config = load_config(args.config)
+    for split in args.splits.split(","):
+        paths = prepare_split(config.get("data", {}), split)
+        print(f"{split}: {len(paths)} records")
+    return 0
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from occnet_ros.core.io import read_points
+    from occnet_ros.core.postprocess import PostprocessSettings, postprocess
+
+    points = read_points(args.input, args.up)
+    result = _load_reconstructor(args).reconstruct(points)
+    mesh = result.mesh
+    if not args.no_postprocess:
+        mesh = postprocess(mesh, PostprocessSettings(max_triangles=args.max_triangles)).mesh
+    if args.up == "y":  # back to the input's convention
+        mesh.vertices = mesh.vertices[:, [0, 2, 1]] * [1.0, 1.0, -1.0]
+        mesh.invert()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(args.out)
+    print(
+        f"{args.input}: {result.input_points} points -> {args.out}: {len(mesh.faces)} triangles, "
+        f"watertight={mesh.is_watertight}, {sum(result.timings.values()):.2f} s"
+    )
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from occnet_ros.core.evaluate import run_eval_command
+
+    return run_eval_command(args)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from occnet_ros.core.bench import run_bench_command
+
+    return run_bench_command(args)
+
+
+COMMANDS = {
+    "train": cmd_train,
+    "data": cmd_data,
+    "reconstruct": cmd_reconstruct,
+    "eval": cmd_eval,
+    "bench": cmd_bench,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from occnet_ros.core.model.checkpoint import CheckpointError
+    from occnet_ros.core.normalize import DegenerateCloudError
+
+    try:
+        return COMMANDS[args.command](args)
+    except (CheckpointError, DegenerateCloudError, FileNotFoundError, ValueError) as error:
+        print(f"occnet {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Occupancy Network: PointNet encoder -> z, CBN decoder f(p, z) -> occupancy logit."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from occnet_ros.core.model.decoder import CBNDecoder
+from occnet_ros.core.model.encoder import ResnetPointNet
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an Occupancy Network; stored in every checkpoint."""
+
+    model: str = "onet"
+    latent_dim: int = 128
+    encoder_hidden: int = 128
+    encoder_blocks: int = 5
+    decoder_hidden: int = 128
+    decoder_blocks: int = 5
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name: f.type for f in fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ValueError(f"unknown model config keys: {unknown}; known: {sorted(known)}")
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if self.model != "onet":
+            raise ValueError(f"model must be 'onet', got {self.model!r}")
+        for name in ("latent_dim", "encoder_hidden", "encoder_blocks", "decoder_hidden", "decoder_blocks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class OccupancyNetwork(nn.Module):
+    """Encoder and decoder; forward gives occupancy logits of queries given input clouds."""
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        self.config.validate()
+        c = self.config
+        self.encoder = ResnetPointNet(c.latent_dim, c.encoder_hidden, c.encoder_blocks)
+        self.decoder = CBNDecoder(c.latent_dim, c.decoder_hidden, c.decoder_blocks)
+
+    def encode(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs (B, N, 3) in the unit box -> latent codes (B, latent_dim)."""
+        return self.encoder(inputs)
+
+    def forward(self, inputs: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
+        """inputs (B, N, 3), queries (B, T, 3) -> logits (B, T)."""
+        return self.decoder(queries, self.encode(inputs))
+
+    @torch.no_grad()
+    def occupancy_function(
+        self, inputs: torch.Tensor, fold: bool = True
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Logit function of one object's cloud (N, 3), for mesh extraction (eval mode).
+
+        With ``fold`` the decoder is specialised to the object's z once (plain MLP per query).
+        """
+        if self.training:
+            raise RuntimeError("occupancy_function needs eval mode (call model.eval())")
+        z = self.encode(inputs.unsqueeze(0))[0]
+        if fold:
+            return self.decoder.fold(z)
+        return lambda p: self.decoder(p.unsqueeze(0), z.unsqueeze(0))[0]
