@@ -220,7 +220,13 @@ class Trainer:
             sampler.set_epoch(self.epoch)
         else:
             sampler = RandomSampler(self.train_set, generator=generator)
-        return DataLoader(self.train_set, batch_size=self.settings.batch_size, sampler=sampler, drop_last=True)
+        loader = DataLoader(self.train_set, batch_size=self.settings.batch_size, sampler=sampler, drop_last=True)
+        if len(loader) == 0:
+            raise ValueError(
+                f"batch_size {self.settings.batch_size} exceeds the {len(sampler)} training records "
+                "each process gets; lower batch_size or add data"
+            )
+        return loader
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> float:
         logits = self.net(batch["inputs"].to(self.device), batch["queries"].to(self.device))

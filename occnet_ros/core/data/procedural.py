@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import pairwise
 from typing import NamedTuple
 
 import manifold3d
@@ -43,6 +44,9 @@ GAP = 0.003
 MAX_ATTEMPTS = 8  # fresh draws before giving up on a shape
 Z_AXIS = (0.0, 0.0, 1.0)
 X_AXIS = (1.0, 0.0, 0.0)
+
+# what a degenerate draw can raise inside trimesh / manifold3d
+_BUILD_ERRORS = (ValueError, RuntimeError, ArithmeticError, IndexError)
 
 Vec = Sequence[float]
 Builder = Callable[[np.random.Generator], trimesh.Trimesh]
@@ -119,12 +123,36 @@ def _superquadric(
     return trimesh.Trimesh(verts + np.asarray(center), faces.copy())
 
 
-def _rounded_box(
-    size: Vec, center: Vec, rng: np.random.Generator, squareness: tuple[float, float]
-) -> trimesh.Trimesh:
-    """Cushion-like box: a superquadric with small, random exponents."""
-    e = _u(rng, *squareness)
-    return _superquadric(np.asarray(size) / 2, e, e, center)
+@lru_cache(maxsize=1)
+def _sphere_points() -> np.ndarray:
+    """Unit-sphere samples that include the six axis extremes (read-only)."""
+    lat, lon = np.meshgrid(
+        np.linspace(-np.pi / 2, np.pi / 2, 7), np.arange(12) * np.pi / 6
+    )
+    pts = np.column_stack(
+        (np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat))
+    ).reshape(-1, 3)
+    pts = np.unique(np.round(pts, 12), axis=0)
+    pts.setflags(write=False)
+    return pts
+
+
+def _rounded_box(size: Vec, center: Vec, rounding: float) -> trimesh.Trimesh:
+    """Box with rounded edges: convex hull of eight corner spheres.
+
+    ``rounding`` is the corner radius as a fraction of the smallest half-size.
+    Its faces are exactly planar, which keeps booleans with flush neighbours
+    robust (flat-ish superquadric faces are not).
+    """
+    half = np.asarray(size, dtype=np.float64) / 2
+    r = rounding * half.min()
+    signs = np.array(
+        [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)]
+    )
+    pts = (signs[:, None, :] * (half - r) + r * _sphere_points()[None]).reshape(-1, 3)
+    out = manifold3d.Manifold.hull_points(pts).to_mesh()
+    mesh = trimesh.Trimesh(np.asarray(out.vert_properties)[:, :3], out.tri_verts)
+    return mesh.apply_translation(center)
 
 
 def _extrude(polygon: np.ndarray, height: float, taper: float = 1.0) -> trimesh.Trimesh:
@@ -189,7 +217,9 @@ def _chair_base(rng: np.random.Generator, s: _Seat) -> list[trimesh.Trimesh]:
     x, y = s.w / 2 - inset - lt / 2, s.d / 2 - inset - lt / 2
     rounded = bool(rng.random() < 0.5)
     top = s.z - s.t / 2
-    parts = [_post(sx * x, sy * y, lt, 0.0, top, rounded) for sx in (-1, 1) for sy in (-1, 1)]
+    parts = [
+        _post(sx * x, sy * y, lt, 0.0, top, rounded) for sx in (-1, 1) for sy in (-1, 1)
+    ]
     if rng.random() < 0.4:
         zs, rt = _u(rng, 0.1, 0.2), lt * 0.6
         parts += [
@@ -217,7 +247,9 @@ def _star_base(rng: np.random.Generator, top: float) -> list[trimesh.Trimesh]:
     for i in range(n):
         rot = _spin(phase + 2 * np.pi * i / n)
         spoke = _aabb((x0, -spoke_w / 2, z0), (length, spoke_w / 2, z0 + spoke_h))
-        caster = _cyl(caster_r, 0.0, z0 + spoke_h / 2, x=length - caster_r - GAP, sections=24)
+        caster = _cyl(
+            caster_r, 0.0, z0 + spoke_h / 2, x=length - caster_r - GAP, sections=24
+        )
         parts += _rotated([spoke, caster], rot)
     return parts
 
@@ -247,9 +279,16 @@ def _back_slats(
     n = int(rng.integers(1, 5))
     z_lo, z_hi = s.z + _u(rng, 0.08, 0.2), s.top - _u(rng, 0.005, 0.03)
     span = z_hi - z_lo
-    h = span * _u(rng, 0.4, 0.8) if n == 1 else min(_u(rng, 0.03, 0.08), span / (1.5 * n))
+    h = (
+        span * _u(rng, 0.4, 0.8)
+        if n == 1
+        else min(_u(rng, 0.03, 0.08), span / (1.5 * n))
+    )
     centers = [z_hi - h / 2] if n == 1 else np.linspace(z_lo + h / 2, z_hi - h / 2, n)
-    return [_aabb((-xp, y - st / 2, zc - h / 2), (xp, y + st / 2, zc + h / 2)) for zc in centers]
+    return [
+        _aabb((-xp, y - st / 2, zc - h / 2), (xp, y + st / 2, zc + h / 2))
+        for zc in centers
+    ]
 
 
 def _back_spindles(
@@ -278,7 +317,9 @@ def _chair_arms(rng: np.random.Generator, s: _Seat, bt: float) -> list[trimesh.T
     parts = []
     for x in (-s.w / 2, s.w / 2):
         parts.append(_aabb((x - aw / 2, y0, ah - at), (x + aw / 2, y1, ah)))
-        parts.append(_post(x, y0 + aw / 2, 0.8 * aw, s.z - s.t / 2, ah - at / 2, rounded))
+        parts.append(
+            _post(x, y0 + aw / 2, 0.8 * aw, s.z - s.t / 2, ah - at / 2, rounded)
+        )
     return parts
 
 
@@ -309,25 +350,37 @@ def _table(rng: np.random.Generator) -> trimesh.Trimesh:
 
 
 def _table_legs(
-    rng: np.random.Generator, xy: tuple[float, float], under: float, tt: float, apron: bool
+    rng: np.random.Generator,
+    xy: tuple[float, float],
+    under: float,
+    tt: float,
+    apron: bool,
 ) -> list[trimesh.Trimesh]:
     """Four legs, optionally tied together by an apron under the top."""
     lt = _u(rng, 0.035, 0.07)
     x, y = xy[0] - lt / 2, xy[1] - lt / 2
     rounded = bool(rng.random() < 0.5)
     parts = [
-        _post(sx * x, sy * y, lt, 0.0, under + tt / 2, rounded) for sx in (-1, 1) for sy in (-1, 1)
+        _post(sx * x, sy * y, lt, 0.0, under + tt / 2, rounded)
+        for sx in (-1, 1)
+        for sy in (-1, 1)
     ]
     if apron and rng.random() < 0.5:
         ah, at = _u(rng, 0.06, 0.1), 0.02
         z0, z1 = under - ah, under + EPS
-        parts += [_aabb((-x, sy * y - at / 2, z0), (x, sy * y + at / 2, z1)) for sy in (-1, 1)]
+        parts += [
+            _aabb((-x, sy * y - at / 2, z0), (x, sy * y + at / 2, z1)) for sy in (-1, 1)
+        ]
         z0 += GAP  # side rails sit higher than front/back rails: no shared bottom plane
-        parts += [_aabb((sx * x - at / 2, -y, z0), (sx * x + at / 2, y, z1)) for sx in (-1, 1)]
+        parts += [
+            _aabb((sx * x - at / 2, -y, z0), (sx * x + at / 2, y, z1)) for sx in (-1, 1)
+        ]
     return parts
 
 
-def _table_pedestal(rng: np.random.Generator, reach: float, top: float) -> list[trimesh.Trimesh]:
+def _table_pedestal(
+    rng: np.random.Generator, reach: float, top: float
+) -> list[trimesh.Trimesh]:
     """Central column on a disc or on 3-4 radial feet."""
     col_r = _u(rng, 0.035, 0.07)
     if rng.random() < 0.5:
@@ -337,8 +390,12 @@ def _table_pedestal(rng: np.random.Generator, reach: float, top: float) -> list[
     else:
         bt, fw, n = _u(rng, 0.03, 0.05), _u(rng, 0.05, 0.08), int(rng.integers(3, 5))
         phase = _u(rng, 0.0, np.pi)
-        foot = _aabb((fw / 2 + GAP, -fw / 2, 0.0), (reach, fw / 2, bt))  # feet meet in the hub
-        base = [foot.copy().apply_transform(_spin(phase + 2 * np.pi * i / n)) for i in range(n)]
+        # the feet meet only inside the hub, never each other
+        foot = _aabb((fw / 2 + GAP, -fw / 2, 0.0), (reach, fw / 2, bt))
+        base = [
+            foot.copy().apply_transform(_spin(phase + 2 * np.pi * i / n))
+            for i in range(n)
+        ]
         hub_r = max(1.5 * col_r, fw / 2 + 0.02)
     hub = _cyl(hub_r, GAP, bt + 0.05)
     return [*base, hub, _cyl(col_r, bt + 0.02, top)]
@@ -356,10 +413,15 @@ def _mug(rng: np.random.Generator) -> trimesh.Trimesh:
         return rb + (rt - rb) * z / h
 
     body = _lathe([(0, 0), (rb, 0), (rt, h), (0, h)], sections=40)
-    handle = _mug_handle(rng, h, radius, wall) if rng.random() < 0.85 else []
+    handle = _mug_handle(rng, h, radius, wall)
     z1 = h + 0.01
     cavity = _lathe(
-        [(0, bottom), (radius(bottom) - wall, bottom), (radius(z1) - wall, z1), (0, z1)],
+        [
+            (0, bottom),
+            (radius(bottom) - wall, bottom),
+            (radius(z1) - wall, z1),
+            (0, z1),
+        ],
         sections=40,
     )
     return _difference(_union([body, *handle]), cavity)
@@ -374,17 +436,23 @@ def _mug_handle(
         zc = h * _u(rng, 0.45, 0.55)
         ring = _u(rng, 0.55, 0.85) * (min(zc, h - zc) - tube - 0.005)
         xc = radius(zc) + _u(rng, 0.0, 0.4) * ring
-        pose = tf.translation_matrix((xc, 0.0, zc)) @ tf.rotation_matrix(np.pi / 2, X_AXIS)
+        pose = tf.translation_matrix((xc, 0.0, zc)) @ tf.rotation_matrix(
+            np.pi / 2, X_AXIS
+        )
         torus = trimesh.creation.torus(ring, tube, 32, 16, transform=pose)
         return [torus]
     at, aw, reach = _u(rng, 0.006, 0.01), _u(rng, 0.01, 0.016), _u(rng, 0.02, 0.035)
     z_top, z_bot = h * _u(rng, 0.75, 0.85), h * _u(rng, 0.2, 0.3)
     x_out = max(radius(z_top), radius(z_bot)) + reach
     arms = [
-        _aabb((radius(z) - wall / 2, -aw / 2, z - at / 2), (x_out - at / 2, aw / 2, z + at / 2))
+        _aabb(
+            (radius(z) - wall / 2, -aw / 2, z - at / 2),
+            (x_out - at / 2, aw / 2, z + at / 2),
+        )
         for z in (z_top, z_bot)
     ]
-    bar = _aabb((x_out - at, -0.4 * aw, z_bot), (x_out, 0.4 * aw, z_top))  # ends inside arms
+    # the bar is thinner than the arms and ends at their centres: no shared faces
+    bar = _aabb((x_out - at, -0.4 * aw, z_bot), (x_out, 0.4 * aw, z_top))
     return [*arms, bar]
 
 
@@ -409,8 +477,16 @@ def _bottle(rng: np.random.Generator) -> trimesh.Trimesh:
     fillet = _u(rng, 0.002, 0.006)
     waist = _u(rng, 0.03, 0.12) if rng.random() < 0.4 else 0.0
     t = np.linspace(0.0, 1.0, 7)
-    body = np.column_stack((rb * (1 - waist * np.sin(np.pi * t)), fillet + t * (body_z - fillet)))
-    profile = [(0.0, 0.0), (rb - fillet, 0.0), *body[:-1], *_shoulder(rb, body_z, *neck), *top]
+    body = np.column_stack(
+        (rb * (1 - waist * np.sin(np.pi * t)), fillet + t * (body_z - fillet))
+    )
+    profile = [
+        (0.0, 0.0),
+        (rb - fillet, 0.0),
+        *body[:-1],
+        *_shoulder(rb, body_z, *neck),
+        *top,
+    ]
     return _lathe(profile, sections=40)
 
 
@@ -441,11 +517,15 @@ def _cabinet(rng: np.random.Generator) -> trimesh.Trimesh:
     parts += _cabinet_base(rng, base_kind, w, d, base_h)
     if top_t:
         o = _u(rng, GAP, 0.03)
-        parts.append(_aabb((-w / 2 - o, -d / 2 - o, body_top - EPS), (w / 2 + o, d / 2 + o, h)))
-    front = _Front(-d / 2, _u(rng, 0.012, 0.02), ("bar", "knob")[int(rng.integers(2))],
-                   _u(rng, 0.015, 0.03))
+        parts.append(
+            _aabb((-w / 2 - o, -d / 2 - o, body_top - EPS), (w / 2 + o, d / 2 + o, h))
+        )
+    handle = ("bar", "knob")[int(rng.integers(2))]
+    front = _Front(-d / 2, _u(rng, 0.012, 0.02), handle, _u(rng, 0.015, 0.03))
     m = _u(rng, 0.005, 0.02)
-    parts += _cabinet_fronts(rng, front, (-w / 2 + m, w / 2 - m), (base_h + m, body_top - m))
+    parts += _cabinet_fronts(
+        rng, front, (-w / 2 + m, w / 2 - m), (base_h + m, body_top - m)
+    )
     return _union(parts)
 
 
@@ -454,16 +534,25 @@ def _cabinet_base(
 ) -> list[trimesh.Trimesh]:
     if kind == 1:
         i = _u(rng, 0.01, 0.04)
-        return [_aabb((-w / 2 + i, -d / 2 + i, 0.0), (w / 2 - i, d / 2 - i, base_h + EPS))]
+        return [
+            _aabb((-w / 2 + i, -d / 2 + i, 0.0), (w / 2 - i, d / 2 - i, base_h + EPS))
+        ]
     if kind == 2:
         r, i = _u(rng, 0.012, 0.025), _u(rng, 0.03, 0.06) + GAP
         x, y = w / 2 - i, d / 2 - i
-        return [_cyl(r, 0.0, base_h + EPS, sx * x, sy * y, 24) for sx in (-1, 1) for sy in (-1, 1)]
+        return [
+            _cyl(r, 0.0, base_h + EPS, sx * x, sy * y, 24)
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+        ]
     return []
 
 
 def _cabinet_fronts(
-    rng: np.random.Generator, f: _Front, xr: tuple[float, float], zr: tuple[float, float]
+    rng: np.random.Generator,
+    f: _Front,
+    xr: tuple[float, float],
+    zr: tuple[float, float],
 ) -> list[trimesh.Trimesh]:
     """Drawer stack, doors, or one drawer row above doors."""
     layout = int(rng.integers(3))
@@ -481,7 +570,7 @@ def _drawers(
 ) -> list[trimesh.Trimesh]:
     edges = np.linspace(zr[0], zr[1], n + 1)
     parts = []
-    for z0, z1 in zip(edges[:-1], edges[1:]):
+    for z0, z1 in pairwise(edges):
         parts.append(_panel(f, xr, (z0, z1)))
         length = min(0.3 * (xr[1] - xr[0]), 0.16)
         parts.append(_handle(f, 0.0, (z0 + z1) / 2, length, vertical=False))
@@ -495,7 +584,7 @@ def _doors(
     length = min(0.3 * (zr[1] - zr[0]), 0.25)
     zc = zr[1] - min(0.15, (zr[1] - zr[0]) / 2)  # handle near the top of the door
     parts = []
-    for i, (x0, x1) in enumerate(zip(edges[:-1], edges[1:])):
+    for i, (x0, x1) in enumerate(pairwise(edges)):
         parts.append(_panel(f, (x0, x1), zr))
         side = 1 if (n == 1 or i == 0) else -1  # handles near the meeting edge
         xh = x1 - 0.05 if side == 1 else x0 + 0.05
@@ -503,12 +592,16 @@ def _doors(
     return parts
 
 
-def _panel(f: _Front, xr: tuple[float, float], zr: tuple[float, float]) -> trimesh.Trimesh:
+def _panel(
+    f: _Front, xr: tuple[float, float], zr: tuple[float, float]
+) -> trimesh.Trimesh:
     g = 0.0015  # half of the reveal between neighbouring fronts
     return _aabb((xr[0] + g, f.y + EPS, zr[0] + g), (xr[1] - g, f.y - f.t, zr[1] - g))
 
 
-def _handle(f: _Front, x: float, z: float, length: float, vertical: bool) -> trimesh.Trimesh:
+def _handle(
+    f: _Front, x: float, z: float, length: float, vertical: bool
+) -> trimesh.Trimesh:
     y0, y1 = f.y - f.t + EPS, f.y - f.t - f.protrude
     if f.handle == "knob":
         return _rod((x, y0, z), (x, y1, z), 0.011, sections=24)
@@ -553,7 +646,9 @@ def _lamp(rng: np.random.Generator) -> trimesh.Trimesh:
     return _union(parts)
 
 
-def _lamp_base(rng: np.random.Generator, r: float, t: float) -> tuple[trimesh.Trimesh, float]:
+def _lamp_base(
+    rng: np.random.Generator, r: float, t: float
+) -> tuple[trimesh.Trimesh, float]:
     """Disc, square plate or dome base; returns (mesh, top height)."""
     kind = int(rng.integers(3))
     if kind == 0:
@@ -620,15 +715,26 @@ def _monitor(rng: np.random.Generator) -> trimesh.Trimesh:
     pivot = np.array([0.0, st / 2 + hd / 2, zc + _u(rng, -0.1, 0.1) * sh])
     screen = [
         _aabb((-w / 2, -st / 2, zc - sh / 2), (w / 2, st / 2, zc + sh / 2)),
-        _aabb((-hw / 2, st / 2 - EPS, pivot[2] - hh / 2), (hw / 2, st / 2 + hd, pivot[2] + hh / 2)),
+        _aabb(
+            (-hw / 2, st / 2 - EPS, pivot[2] - hh / 2),
+            (hw / 2, st / 2 + hd, pivot[2] + hh / 2),
+        ),
     ]
-    screen = _rotated(screen, tf.rotation_matrix(-_u(rng, 0.0, np.radians(10)), X_AXIS, pivot))
+    screen = _rotated(
+        screen, tf.rotation_matrix(-_u(rng, 0.0, np.radians(10)), X_AXIS, pivot)
+    )
     if rng.random() < 0.5:
-        nw, nd = _u(rng, 0.03, 0.07), hd * _u(rng, 0.4, 0.7)  # thinner than the housing
-        lo, hi = (-nw / 2, pivot[1] - nd / 2, base_t / 2), (nw / 2, pivot[1] + nd / 2, pivot[2])
+        # the neck is thinner than the housing: no nearly coincident faces
+        nw, nd = _u(rng, 0.03, 0.07), hd * _u(rng, 0.4, 0.7)
+        lo, hi = (
+            (-nw / 2, pivot[1] - nd / 2, base_t / 2),
+            (nw / 2, pivot[1] + nd / 2, pivot[2]),
+        )
         neck = _aabb(lo, hi)
     else:
-        neck = _cyl(hd * _u(rng, 0.3, 0.4), base_t / 2, pivot[2], 0.0, pivot[1], sections=24)
+        neck = _cyl(
+            hd * _u(rng, 0.3, 0.4), base_t / 2, pivot[2], 0.0, pivot[1], sections=24
+        )
     return _union([base.apply_translation((0.0, pivot[1], 0.0)), neck, *screen])
 
 
@@ -694,8 +800,11 @@ def _sofa_arms(rng: np.random.Generator, s: _Sofa, z0: float) -> list[trimesh.Tr
     parts = []
     for sx in (-1, 1):
         xc = sx * (s.w / 2 - aw / 2)
-        parts.append(_aabb((xc - aw / 2, -s.d / 2, z0), (xc + aw / 2, s.d / 2, box_top)))
-        if rounded:  # radius > half width: crosses the box sides instead of grazing them
+        parts.append(
+            _aabb((xc - aw / 2, -s.d / 2, z0), (xc + aw / 2, s.d / 2, box_top))
+        )
+        if rounded:
+            # radius > half width: the roll crosses the box sides, never grazes them
             ends = ((xc, -s.d / 2 + GAP, box_top), (xc, s.d / 2 - GAP, box_top))
             parts.append(_rod(*ends, aw / 2 + GAP, sections=32))
     return parts
@@ -704,8 +813,8 @@ def _sofa_arms(rng: np.random.Generator, s: _Sofa, z0: float) -> list[trimesh.Tr
 def _sofa_cushions(rng: np.random.Generator, s: _Sofa) -> list[trimesh.Trimesh]:
     """Rounded seat cushions on the base and (optionally) back cushions.
 
-    Cushions are separated by a seam and sink 1-2 cm into arms, base and back:
-    their nearly flat superquadric faces must never overlap nearly coplanar ones.
+    Cushions are separated by a seam and sink 1-2 cm into arms, base and back;
+    back cushions are narrower so that no cushion faces line up.
     """
     n = int(rng.integers(1, 4))
     inner = s.w - 2 * s.arm_w + (0.02 if s.arm_w else -0.04)
@@ -714,14 +823,17 @@ def _sofa_cushions(rng: np.random.Generator, s: _Sofa) -> list[trimesh.Trimesh]:
     y0, y1 = -s.d / 2 - _u(rng, 0.008, 0.02), s.d / 2 - s.back_d + 0.01
     xs = -inner / 2 + (inner / n) * (np.arange(n) + 0.5)
     zc = s.base_top + ct / 2 - 0.01
-    sq = (0.15, 0.35)
-    parts = [_rounded_box((cw, y1 - y0, ct), (x, (y0 + y1) / 2, zc), rng, sq) for x in xs]
+    rounding = _u(rng, 0.3, 0.9)
+    parts = [
+        _rounded_box((cw, y1 - y0, ct), (x, (y0 + y1) / 2, zc), rounding) for x in xs
+    ]
     if rng.random() < 0.8:
         bt = _u(rng, 0.12, 0.2)
         z_lo, z_hi = s.base_top + ct - 0.03, s.h - _u(rng, 0.01, 0.08)
         yc = s.d / 2 - s.back_d - bt / 2 + 0.02
-        size = (cw - 0.01, bt, z_hi - z_lo)  # narrower: sides never align with seat cushions
-        parts += [_rounded_box(size, (x, yc, (z_lo + z_hi) / 2), rng, sq) for x in xs]
+        # narrower than the seat cushions so that their sides never line up
+        size = (cw - 0.01, bt, z_hi - z_lo)
+        parts += [_rounded_box(size, (x, yc, (z_lo + z_hi) / 2), rounding) for x in xs]
     return parts
 
 
@@ -738,23 +850,34 @@ def _shelf(rng: np.random.Generator) -> trimesh.Trimesh:
     if posts:
         pr, rounded = _u(rng, 0.015, 0.025), bool(rng.random() < 0.5)
         x, y = w / 2 - pr, d / 2 - pr
-        frame = [_post(sx * x, sy * y, 2 * pr, 0.0, h, rounded) for sx in (-1, 1) for sy in (-1, 1)]
+        frame = [
+            _post(sx * x, sy * y, 2 * pr, 0.0, h, rounded)
+            for sx in (-1, 1)
+            for sy in (-1, 1)
+        ]
         x_board, x_back = x, x - GAP
     else:
         side = _u(rng, 0.015, 0.03)
         frame = [
-            _aabb((sx * w / 2, -d / 2, 0.0), (sx * (w / 2 - side), d / 2, h)) for sx in (-1, 1)
+            _aabb((sx * w / 2, -d / 2, 0.0), (sx * (w / 2 - side), d / 2, h))
+            for sx in (-1, 1)
         ]
         x_board, x_back = w / 2 - side + EPS, w / 2 - side + 2 * EPS
     zs = np.linspace(z_lo, z_top - bt, int(rng.integers(2, 6)))
     y_back = d / 2 - 2 * GAP  # boards end inside the back panel
-    parts = frame + [_aabb((-x_board, -d / 2 + GAP, z), (x_board, y_back, z + bt)) for z in zs]
-    if not posts and z_lo > GAP and rng.random() < 0.7:  # kick board under the bottom shelf
+    parts = frame + [
+        _aabb((-x_board, -d / 2 + GAP, z), (x_board, y_back, z + bt)) for z in zs
+    ]
+    if not posts and z_lo > GAP and rng.random() < 0.7:
+        # kick board under the bottom shelf
         y = -d / 2 + 0.01
         parts.append(_aabb((-x_board, y, GAP), (x_board, y + bt, z_lo + EPS)))
     if rng.random() < 0.6:  # thin back panel
         pt = _u(rng, 0.004, 0.01)
-        lo, hi = (-x_back, d / 2 - GAP - pt, z_lo + GAP), (x_back, d / 2 - GAP, z_top - GAP)
+        lo, hi = (
+            (-x_back, d / 2 - GAP - pt, z_lo + GAP),
+            (x_back, d / 2 - GAP, z_top - GAP),
+        )
         parts.append(_aabb(lo, hi))
     return _union(parts)
 
@@ -772,7 +895,9 @@ def _random_primitive(rng: np.random.Generator, kinds: int = 5) -> trimesh.Trime
     if kind == 0:
         mesh = trimesh.creation.box(extents=rng.uniform(0.2, 1.0, 3))
     elif kind == 1:
-        mesh = trimesh.creation.cylinder(_u(rng, 0.1, 0.5), _u(rng, 0.2, 1.0), sections=32)
+        mesh = trimesh.creation.cylinder(
+            _u(rng, 0.1, 0.5), _u(rng, 0.2, 1.0), sections=32
+        )
     elif kind == 2:
         radii = rng.uniform(0.1, 0.5, 3)
         mesh = _superquadric(radii, _u(rng, 0.25, 1.6), _u(rng, 0.25, 1.6))
@@ -812,7 +937,7 @@ def _try_cut(rng: np.random.Generator, mesh: trimesh.Trimesh) -> trimesh.Trimesh
     cutter.apply_translation(mesh.vertices[int(rng.integers(len(mesh.vertices)))])
     try:
         cut = _difference(mesh, cutter)
-    except (ValueError, RuntimeError):
+    except _BUILD_ERRORS:
         return mesh
     return cut if _is_valid(cut) and cut.volume > 0.5 * mesh.volume else mesh
 
@@ -867,7 +992,7 @@ def make_shape(category: str, rng: np.random.Generator) -> trimesh.Trimesh:
     for _ in range(MAX_ATTEMPTS):
         try:
             mesh = _finalise(builder(rng))
-        except Exception as exc:  # a failed boolean: redraw from the same rng
+        except _BUILD_ERRORS as exc:  # a failed boolean: redraw from the same rng
             error = exc
             continue
         if _is_valid(mesh):

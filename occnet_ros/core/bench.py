@@ -1,0 +1,121 @@
+"""`occnet bench`: stage timings, each as a ratio to the dense 128^3 path of the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from occnet_ros.core.camera import HL2_AHAT, HL2_LONG_THROW, Intrinsics, backproject, decode_depth
+from occnet_ros.core.extract import ExtractionSettings, extract_mesh
+from occnet_ros.core.postprocess import postprocess
+
+
+def time_runs(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
+    """Wall times of ``runs`` calls (after one warm-up call) and the last result."""
+    result = fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    return times, result
+
+
+def record(name: str, times: list[float], **extra: Any) -> dict[str, Any]:
+    return {"name": name, "median_s": float(np.median(times)), "p90_s": float(np.percentile(times, 90)), "runs": len(times), **extra}
+
+
+def synthetic_depth_frame(intrinsics: Intrinsics, rng: np.random.Generator) -> np.ndarray:
+    """A 16UC1 millimetre frame: a wall at 2 m with five boxes in front of it."""
+    depth = np.full((intrinsics.height, intrinsics.width), 2000, dtype=np.uint16)
+    for _ in range(5):
+        u, v = rng.integers(0, intrinsics.width - 40), rng.integers(0, intrinsics.height - 40)
+        depth[v : v + 40, u : u + 40] = rng.integers(600, 1500)
+    return depth
+
+
+def mesh_iou(a, b, seed: int = 0) -> float:
+    from occnet_ros.core.metrics import volumetric_iou, unit_box_transform
+
+    transform = unit_box_transform(b)
+    return volumetric_iou(a.copy().apply_transform(transform), b.copy().apply_transform(transform), np.random.default_rng(seed))
+
+
+def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str, Any]]:
+    """All bench records; ``points`` is one object's partial cloud (world frame)."""
+    frame, inputs, _ = reconstructor.canonical_input(points)
+    model = reconstructor.loaded.model
+    threshold = reconstructor.extraction.threshold
+    records, meshes = [], {}
+    configs = [
+        ("dense_128_folded", ExtractionSettings(128, 0, threshold), False, True),
+        ("dense_128_unfolded", ExtractionSettings(128, 0, threshold), False, False),
+        ("mise_32x4_folded", ExtractionSettings(32, 2, threshold), True, True),
+        ("mise_32x4_unfolded", ExtractionSettings(32, 2, threshold), True, False),
+        ("dense_64_folded", ExtractionSettings(64, 0, threshold), False, True),
+        ("mise_16x4_folded", ExtractionSettings(16, 2, threshold), True, True),
+    ]
+    for name, settings, use_mise, fold in configs:
+        def reconstruct_once(settings=settings, use_mise=use_mise, fold=fold):
+            fn = model.occupancy_function(torch.from_numpy(inputs), fold=fold)
+            return extract_mesh(fn, settings, use_mise=use_mise)
+
+        times, result = time_runs(reconstruct_once, max(1, runs if "dense_128" not in name else min(runs, 3)))
+        meshes[name] = result.mesh
+        records.append(record(f"reconstruct_{name}", times, evaluated_points=result.evaluated_points, resolution=settings.resolution))
+    dense = meshes["dense_128_folded"]
+    for r in records:
+        key = r["name"].removeprefix("reconstruct_")
+        r["iou_vs_dense128"] = mesh_iou(meshes[key], dense) if key != "dense_128_folded" else 1.0
+    times, _ = time_runs(lambda: postprocess(meshes["mise_32x4_folded"]), runs)
+    records.append(record("postprocess", times))
+    rng = np.random.default_rng(0)
+    for label, intrinsics in (("long_throw_320x288", HL2_LONG_THROW), ("ahat_512x512", HL2_AHAT)):
+        raw = synthetic_depth_frame(intrinsics, rng)
+        times, _ = time_runs(lambda raw=raw, intrinsics=intrinsics: backproject(decode_depth(raw, "16UC1"), intrinsics), runs * 10)
+        records.append(record(f"backproject_{label}", times))
+
+    def end_to_end():
+        result = reconstructor.reconstruct(points)
+        return postprocess(result.mesh)
+
+    times, _ = time_runs(end_to_end, runs)
+    records.append(record("end_to_end_cloud_to_mesh", times))
+    base = next(r["median_s"] for r in records if r["name"] == "reconstruct_dense_128_folded")
+    for r in records:
+        r["ratio_to_dense128"] = r["median_s"] / base
+    return records
+
+
+def machine() -> dict[str, Any]:
+    return {"machine": platform.machine(), "processor": platform.processor(), "cpus": os.cpu_count(),
+            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "python": platform.python_version()}
+
+
+def run_bench_command(args) -> int:
+    """`occnet bench` entry point."""
+    from occnet_ros.cli import _load_reconstructor
+    from occnet_ros.core.data.records import RecordSpec, render_views
+    from occnet_ros.core.data.sources import item_rng
+    from occnet_ros.core.evaluate import procedural_objects
+
+    reconstructor = _load_reconstructor(args)
+    obj = next(procedural_objects(1, ["chair"]))
+    views = render_views(obj.mesh, item_rng(obj.name, 0), RecordSpec(views=5), subsample=False)
+    records = run_bench(reconstructor, np.concatenate([v.points for v in views]), args.runs)
+    info = machine()
+    print(f"machine: {info}")
+    print(f"{'name':36s} {'median_s':>9s} {'p90_s':>9s} {'ratio':>7s} {'points':>9s} {'IoU vs dense':>12s}")
+    for r in records:
+        print(f"{r['name']:36s} {r['median_s']:9.4f} {r['p90_s']:9.4f} {r['ratio_to_dense128']:7.3f} "
+              f"{r.get('evaluated_points', ''):>9} {r.get('iou_vs_dense128', ''):>12}")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps([{**r, "machine": info} for r in records], indent=1))
+    return 0

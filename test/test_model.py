@@ -1,0 +1,110 @@
+"""Model shapes, permutation invariance, CBN folding, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from occnet_ros.core.model.checkpoint import (
+    CheckpointError,
+    InferenceSettings,
+    load_checkpoint,
+    save_checkpoint,
+)
+from occnet_ros.core.model.occnet import ModelConfig, OccupancyNetwork
+
+SMALL = ModelConfig(latent_dim=16, encoder_hidden=24, encoder_blocks=3, decoder_hidden=20, decoder_blocks=3)
+
+
+def trained_like(config: ModelConfig = SMALL) -> OccupancyNetwork:
+    """A model with non-trivial weights and batch-norm statistics, in eval mode."""
+    torch.manual_seed(0)
+    model = OccupancyNetwork(config)
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.3 * torch.randn_like(param))
+    model.train()
+    with torch.no_grad():
+        for _ in range(5):
+            model(torch.rand(4, 50, 3) - 0.5, 2 * torch.rand(4, 80, 3) - 1)
+    return model.eval()
+
+
+def test_shapes():
+    model = trained_like()
+    z = model.encode(torch.rand(3, 100, 3))
+    assert z.shape == (3, SMALL.latent_dim)
+    assert model(torch.rand(3, 100, 3), torch.rand(3, 7, 3)).shape == (3, 7)
+
+
+def test_encoder_is_permutation_invariant():
+    model = trained_like()
+    points = torch.rand(2, 64, 3)
+    shuffled = points[:, torch.randperm(64)]
+    assert torch.allclose(model.encode(points), model.encode(shuffled), atol=1e-5)
+
+
+def test_folded_decoder_equals_unfolded():
+    model = trained_like()
+    cloud = torch.rand(200, 3) - 0.5
+    queries = torch.rand(1000, 3) - 0.5
+    unfolded = model.occupancy_function(cloud, fold=False)(queries)
+    folded = model.occupancy_function(cloud, fold=True)(queries)
+    assert unfolded.abs().max() > 0.1  # a non-trivial function
+    assert torch.allclose(folded, unfolded, atol=1e-4, rtol=1e-4)
+
+
+def test_occupancy_function_refuses_training_mode():
+    model = trained_like().train()
+    with pytest.raises(RuntimeError, match="eval mode"):
+        model.occupancy_function(torch.rand(10, 3))
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"latent_dim": 0}, "latent_dim"),
+    ({"decoder_blocks": "5"}, "decoder_blocks"),
+    ({"model": "pointnet"}, "model must be"),
+    ({"hidden": 3}, "unknown model config"),
+])
+def test_bad_model_config_names_the_key(values, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig.from_dict(values)
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = trained_like()
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, InferenceSettings(threshold=0.3, input_points=128), {"note": "x"})
+    loaded = load_checkpoint(path)
+    assert loaded.settings.threshold == 0.3 and loaded.settings.input_points == 128
+    assert loaded.model.config == SMALL and not loaded.model.training
+    cloud, queries = torch.rand(50, 3), torch.rand(30, 3)
+    assert torch.allclose(loaded.model.occupancy_function(cloud)(queries), model.occupancy_function(cloud)(queries))
+
+
+def test_corrupt_and_foreign_checkpoints_fail_clearly(tmp_path):
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="cannot read"):
+        load_checkpoint(corrupt)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    with pytest.raises(CheckpointError, match="not an occnet_ros checkpoint"):
+        load_checkpoint(foreign)
+
+
+def test_checkpoint_with_wrong_shapes_or_version_fails(tmp_path):
+    model = trained_like()
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, InferenceSettings())
+    state = torch.load(path, weights_only=True)
+    state["model_config"]["decoder_hidden"] = 64
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_checkpoint(path)
+    state["format_version"] = 99
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match="format 99"):
+        load_checkpoint(path)
