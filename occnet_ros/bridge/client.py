@@ -1,0 +1,100 @@
+"""Reference Python client of the bridge protocol; also `occnet bridge-client` (saves .obj)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import trimesh
+from websockets.asyncio.client import connect
+
+from occnet_ros.bridge import protocol as p
+
+
+@dataclass
+class ClientState:
+    meshes: dict[int, p.MeshUpdate] = field(default_factory=dict)
+    removed: list[int] = field(default_factory=list)
+    drops: list[dict] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+    heartbeats: int = 0
+    snapshots: int = 0
+    session: int | None = None
+
+
+def mesh_in_ros(update: p.MeshUpdate) -> trimesh.Trimesh:
+    """The received mesh back in ROS axes (object frame), winding restored."""
+    return trimesh.Trimesh(p.unity_to_ros_points(update.vertices), p.flip_winding(update.indices), process=False)
+
+
+def apply_frame(state: ClientState, frame: p.Frame) -> None:
+    f = frame.fields
+    if frame.type == p.FrameType.WELCOME:
+        state.session = f["session"]
+    elif frame.type == p.FrameType.MESH_UPDATE:
+        state.meshes[f["object_id"]] = f["mesh"]
+    elif frame.type == p.FrameType.OBJECT_REMOVED:
+        state.meshes.pop(f["object_id"], None)
+        state.removed.append(f["object_id"])
+    elif frame.type == p.FrameType.SNAPSHOT_END:
+        state.snapshots += 1
+    elif frame.type == p.FrameType.HEARTBEAT:
+        state.heartbeats += 1
+    elif frame.type == p.FrameType.DROP_NOTICE:
+        state.drops.append(f)
+    elif frame.type == p.FrameType.ERROR:
+        state.errors.append(f)
+
+
+async def run_client(url: str, token: str = "", duration_s: float = 5.0, until=None, out_dir: Path | None = None,
+                     ssl_context=None) -> ClientState:
+    """Connect, say HELLO, apply frames for duration_s or until ``until(state)`` is true."""
+    state = ClientState()
+    deadline = time.monotonic() + duration_s
+    async with connect(url, ssl=ssl_context, max_size=None, compression=None) as ws:
+        await ws.send(p.encode_hello(token))
+        while time.monotonic() < deadline and not (until and until(state)):
+            try:
+                raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
+            except asyncio.TimeoutError:
+                break
+            frame = p.decode(raw)
+            apply_frame(state, frame)
+            if frame.type == p.FrameType.HEARTBEAT:
+                await ws.send(p.encode_heartbeat(time.time()))
+            if frame.type == p.FrameType.MESH_UPDATE and out_dir is not None:
+                save_obj(frame.fields["mesh"], out_dir)
+            if frame.type == p.FrameType.ERROR:
+                break
+    return state
+
+
+def save_obj(update: p.MeshUpdate, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"object_{update.object_id:03d}_{update.class_name}.obj"
+    mesh_in_ros(update).export(path)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="occnet-bridge-client", description="receive meshes from the occnet bridge")
+    parser.add_argument("--url", default="ws://127.0.0.1:9090")
+    parser.add_argument("--token", default="")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--out", type=Path, help="save every received mesh as .obj (ROS axes) here")
+    args = parser.parse_args(argv)
+    state = asyncio.run(run_client(args.url, args.token, args.seconds, out_dir=args.out))
+    for object_id, mesh in sorted(state.meshes.items()):
+        print(f"object {object_id} ({mesh.class_name}) seq {mesh.sequence}: {len(mesh.vertices)} vertices, {len(mesh.indices)} triangles")
+    for error in state.errors:
+        print(f"server error {error['code'].name}: {error['message']}")
+    return 1 if state.errors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

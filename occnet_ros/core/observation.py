@@ -1,0 +1,143 @@
+"""One depth frame + instance mask + camera pose -> per-instance world-frame views.
+
+Vectorised numpy: depth is back-projected once, pixels are grouped by instance id with one
+sort, each instance's points are downsampled and cleaned. Skips are counted by reason.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from occnet_ros.core.camera import Intrinsics, backproject, project, transform_points
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    id: int
+    class_name: str
+    score: float = 1.0
+    transparent: bool = False
+
+
+@dataclass
+class InstanceView:
+    """One instance seen in one frame."""
+
+    class_name: str
+    points: np.ndarray  # (N, 3) world frame
+    camera_position: np.ndarray  # (3,) world frame
+    score: float
+    stamp: float
+    instance_id: int
+
+
+@dataclass(frozen=True)
+class FrameSettings:
+    max_points_per_view: int = 2000
+    voxel_size_m: float = 0.004
+    min_instance_points: int = 50
+    min_score: float = 0.3
+    skip_classes: tuple[str, ...] = ("glass", "window", "mirror", "bottle-glass", "wine glass")
+    outlier_neighbors: int = 12
+    outlier_std_ratio: float = 2.5
+
+
+@dataclass
+class FrameResult:
+    views: list[InstanceView] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+
+def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
+    """One point (the mean) per occupied voxel."""
+    if voxel <= 0 or len(points) == 0:
+        return points
+    keys = np.floor(points / voxel).astype(np.int64)
+    _, inverse, counts = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    sums = np.zeros((len(counts), 3))
+    np.add.at(sums, inverse.reshape(-1), points)
+    return sums / counts[:, None]
+
+
+def remove_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
+    """Statistical outlier removal: drop points whose mean neighbour distance is unusually large."""
+    if neighbors <= 0 or len(points) <= neighbors:
+        return points
+    distances, _ = cKDTree(points).query(points, k=neighbors + 1, workers=1)
+    mean = distances[:, 1:].mean(axis=1)
+    return points[mean <= mean.mean() + std_ratio * mean.std()]
+
+
+def mask_in_depth_camera(
+    points_cam: np.ndarray, ids_image: np.ndarray, mask_intrinsics: Intrinsics, depth_to_mask: np.ndarray
+) -> np.ndarray:
+    """Instance id of each depth point, looked up in a mask taken by another camera.
+
+    ``depth_to_mask`` maps depth-optical-frame points into the mask camera's optical frame.
+    Points outside the mask image get id 0 (background).
+    """
+    uv, inside = project(transform_points(depth_to_mask, points_cam), mask_intrinsics)
+    ids = np.zeros(len(points_cam), dtype=np.int64)
+    ids[inside] = ids_image[uv[inside, 1], uv[inside, 0]]
+    return ids
+
+
+def split_instances(
+    depth_m: np.ndarray,
+    intrinsics: Intrinsics,
+    ids_image: np.ndarray,
+    instances: list[InstanceInfo],
+    cam_to_world: np.ndarray,
+    stamp: float,
+    settings: FrameSettings,
+    mask_camera: tuple[Intrinsics, np.ndarray] | None = None,
+) -> FrameResult:
+    """World-frame views of every usable instance of one frame; skips are counted by reason.
+
+    ``mask_camera`` = (intrinsics, depth-to-mask transform) when the mask comes from another
+    camera; otherwise ids_image must be pixel-aligned with the depth image.
+    """
+    result = FrameResult()
+    if mask_camera is None:
+        if ids_image.shape != depth_m.shape:
+            raise ValueError(f"mask {ids_image.shape} and depth {depth_m.shape} sizes differ and no mask camera is given")
+        points, pixel = backproject(depth_m, intrinsics, mask=ids_image > 0)
+        ids = ids_image.reshape(-1)[pixel].astype(np.int64)
+    else:
+        points, _ = backproject(depth_m, intrinsics)
+        ids = mask_in_depth_camera(points, ids_image, *mask_camera)
+        points, ids = points[ids > 0], ids[ids > 0]
+    order = np.argsort(ids, kind="stable")
+    ids, points = ids[order], points[order]
+    unique, starts = np.unique(ids, return_index=True)
+    groups = dict(zip(unique.tolist(), np.split(points, starts[1:]) if len(unique) else []))
+    camera_position = cam_to_world[:3, 3].copy()
+    skip = set(settings.skip_classes)
+    for info in instances:
+        reason = None
+        if info.transparent or info.class_name in skip:
+            reason = "transparent"
+        elif info.score < settings.min_score:
+            reason = "low_score"
+        elif len(groups.get(info.id, ())) < settings.min_instance_points:
+            reason = "too_few_points"
+        if reason:
+            result.skipped[reason] += 1
+            continue
+        cam_points = voxel_downsample(groups[info.id], settings.voxel_size_m)
+        cam_points = remove_outliers(cam_points, settings.outlier_neighbors, settings.outlier_std_ratio)
+        if len(cam_points) > settings.max_points_per_view:
+            rng = np.random.default_rng(info.id)
+            cam_points = cam_points[rng.choice(len(cam_points), settings.max_points_per_view, replace=False)]
+        if len(cam_points) < min(settings.min_instance_points, 10):
+            result.skipped["too_few_points"] += 1
+            continue
+        world = transform_points(cam_to_world, cam_points)
+        result.views.append(InstanceView(info.class_name, world, camera_position, info.score, stamp, info.id))
+    unlisted = set(groups) - {i.id for i in instances}
+    result.skipped["unlisted_instance"] += len(unlisted)
+    return result

@@ -1,0 +1,63 @@
+"""Cloud -> published object mesh: reconstruct, post-process, object frame. No ROS."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import trimesh
+
+from occnet_ros.core.postprocess import PostprocessSettings, postprocess
+from occnet_ros.core.reconstruct import Reconstructor
+from occnet_ros.core.transforms import ObjectFrame, object_frame
+
+MESH_FORMATS = ("obj", "ply", "glb")
+
+
+@dataclass
+class ObjectMesh:
+    mesh_world: trimesh.Trimesh
+    mesh_object: trimesh.Trimesh  # vertices in the object frame
+    frame: ObjectFrame
+    watertight: bool
+    points: int
+    timings: dict[str, float]
+
+
+class ObjectPipeline:
+    """Reconstruct one object's cloud into its final mesh in a stable object frame."""
+
+    def __init__(self, reconstructor: Reconstructor, post: PostprocessSettings = PostprocessSettings()) -> None:
+        self.reconstructor = reconstructor
+        self.post = post
+
+    def run(self, points_world: np.ndarray, previous_yaw: float | None = None) -> ObjectMesh:
+        result = self.reconstructor.reconstruct(points_world)
+        start = time.perf_counter()
+        processed = postprocess(result.mesh, self.post)
+        frame = object_frame(processed.mesh, previous_yaw)
+        mesh_object = processed.mesh.copy().apply_transform(np.linalg.inv(frame.pose))
+        timings = {**result.timings, "postprocess_s": time.perf_counter() - start}
+        return ObjectMesh(processed.mesh, mesh_object, frame, processed.watertight, result.input_points, timings)
+
+
+def save_mesh_atomic(mesh: trimesh.Trimesh, path: Path) -> Path:
+    """Write a mesh (format from the suffix) via a temp file and rename: never half a file."""
+    path = Path(path)
+    fmt = path.suffix.lstrip(".").lower()
+    if fmt not in MESH_FORMATS:
+        raise ValueError(f"mesh format must be one of {MESH_FORMATS}, got {fmt!r}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}-", suffix=f".{fmt}")
+    os.close(fd)
+    try:
+        mesh.export(tmp, file_type=fmt)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,69 @@
+"""Approximate-time matching of several message streams by stamp.
+
+The nodes use message_filters.ApproximateTimeSynchronizer when a ROS 2 install provides it;
+message_filters is not on PyPI, so this small matcher serves the wheel-based runtime and is
+tested on its own. Unlike message_filters it counts what it drops, for diagnostics.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from typing import Any
+
+
+class ApproximateTimeMatcher:
+    """Emits one message per stream whose stamps all lie within ``slop`` seconds."""
+
+    def __init__(self, streams: int, slop: float, queue_size: int = 10) -> None:
+        if streams < 1 or slop < 0 or queue_size < 1:
+            raise ValueError("need streams >= 1, slop >= 0, queue_size >= 1")
+        self.slop = slop
+        self.queues: list[deque[tuple[float, Any]]] = [deque() for _ in range(streams)]
+        self.queue_size = queue_size
+        self.dropped: Counter = Counter()
+
+    def add(self, stream: int, stamp: float, message: Any) -> list[Any] | None:
+        """Add a message; returns the matched messages (stream order) when a set is complete."""
+        queue = self.queues[stream]
+        if queue and stamp < queue[-1][0]:
+            self.dropped["out_of_order"] += 1
+            return None
+        queue.append((stamp, message))
+        if len(queue) > self.queue_size:
+            queue.popleft()
+            self.dropped["queue_overflow"] += 1
+        return self._match(stamp)
+
+    def _match(self, pivot: float) -> list[Any] | None:
+        chosen = []
+        for queue in self.queues:
+            best = min(queue, key=lambda item: abs(item[0] - pivot), default=None)
+            if best is None or abs(best[0] - pivot) > self.slop:
+                return None
+            chosen.append(best)
+        newest = max(stamp for stamp, _ in chosen)
+        for queue, pick in zip(self.queues, chosen):
+            while queue and queue[0][0] <= pick[0]:
+                stamp, _ = queue.popleft()
+                if stamp < pick[0]:
+                    self.dropped["unmatched"] += 1
+        # what is left older than the matched set can never match any more
+        for queue in self.queues:
+            while queue and queue[0][0] < newest - self.slop:
+                queue.popleft()
+                self.dropped["unmatched"] += 1
+        return [message for _, message in chosen]
+
+
+class StampedBuffer:
+    """Latest messages of one stream, looked up by nearest stamp within a slop."""
+
+    def __init__(self, size: int = 100) -> None:
+        self.items: deque[tuple[float, Any]] = deque(maxlen=size)
+
+    def add(self, stamp: float, message: Any) -> None:
+        self.items.append((stamp, message))
+
+    def nearest(self, stamp: float, slop: float) -> Any | None:
+        best = min(self.items, key=lambda item: abs(item[0] - stamp), default=None)
+        return best[1] if best is not None and abs(best[0] - stamp) <= slop else None

@@ -1,0 +1,73 @@
+"""Object frames: gravity-aligned PCA orientation, kept stable across updates; Umeyama."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from occnet_ros.core.normalize import yaw_matrix
+
+
+def umeyama(source: np.ndarray, target: np.ndarray, with_scale: bool = False) -> np.ndarray:
+    """4x4 similarity (rotation, translation, optional scale) best mapping source onto target
+    points in the least-squares sense (Umeyama 1991). Rows correspond."""
+    if source.shape != target.shape or source.ndim != 2 or len(source) < 3:
+        raise ValueError("umeyama needs two (N >= 3, D) arrays of equal shape")
+    mu_s, mu_t = source.mean(axis=0), target.mean(axis=0)
+    s, t = source - mu_s, target - mu_t
+    cov = t.T @ s / len(source)
+    u, d, vt = np.linalg.svd(cov)
+    sign = np.eye(len(d))
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        sign[-1, -1] = -1
+    rotation = u @ sign @ vt
+    scale = float(np.trace(np.diag(d) @ sign) / s.var(axis=0).sum()) if with_scale else 1.0
+    matrix = np.eye(len(d) + 1)
+    matrix[: len(d), : len(d)] = scale * rotation
+    matrix[: len(d), -1] = mu_t - scale * rotation @ mu_s
+    return matrix
+
+
+def wrap_angle(angle: float) -> float:
+    return (angle + np.pi) % (2 * np.pi) - np.pi
+
+
+@dataclass
+class ObjectFrame:
+    """Object pose in the world (z up, x along the main horizontal axis) and its extents."""
+
+    pose: np.ndarray  # 4x4 object -> world
+    extents: np.ndarray  # (3,) metres along the object's x, y, z
+    yaw: float
+
+
+def principal_horizontal_axes(points: np.ndarray) -> tuple[float, float]:
+    """Yaw of the main horizontal axis and the ratio of the two horizontal variances (<= 1)."""
+    xy = points[:, :2] - points[:, :2].mean(axis=0)
+    values, vectors = np.linalg.eigh(xy.T @ xy / len(xy))
+    axis = vectors[:, 1]
+    return float(np.arctan2(axis[1], axis[0])), float(values[0] / max(values[1], 1e-12))
+
+
+def object_frame(mesh: trimesh.Trimesh, previous_yaw: float | None = None, samples: int = 5000) -> ObjectFrame:
+    """Gravity-aligned PCA frame of a world-frame mesh.
+
+    The principal axis fixes yaw only up to 180 degrees (90 when the footprint is nearly
+    round or square); among those candidates the one closest to ``previous_yaw`` is taken, so
+    the frame does not flip between updates of one object.
+    """
+    points = trimesh.sample.sample_surface(mesh, samples, seed=0)[0] if len(mesh.faces) else np.asarray(mesh.vertices)
+    yaw, ratio = principal_horizontal_axes(points)
+    steps = 4 if ratio > 0.8 else 2
+    candidates = [wrap_angle(yaw + k * 2 * np.pi / steps) for k in range(steps)]
+    reference = 0.0 if previous_yaw is None else previous_yaw
+    yaw = min(candidates, key=lambda c: abs(wrap_angle(c - reference)))
+    rotation = yaw_matrix(yaw)
+    local = np.asarray(mesh.vertices) @ rotation  # world -> object axes (rows)
+    low, high = local.min(axis=0), local.max(axis=0)
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = rotation @ ((low + high) / 2)
+    return ObjectFrame(pose, high - low, yaw)

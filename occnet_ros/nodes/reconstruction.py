@@ -1,0 +1,264 @@
+"""Reconstruction node: object observations -> watertight meshes, markers and services.
+
+Reconstruction runs on a worker thread fed by a bounded, latest-request-wins queue (one
+entry per object), so the executor that receives observations never blocks. A failure of
+one object is logged with its id and marks it FAILED; the others go on.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import trimesh
+from geometry_msgs.msg import Vector3
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+from std_msgs.msg import Header
+from visualization_msgs.msg import MarkerArray
+
+from occnet_ros import parameters
+from occnet_ros.core.extract import ExtractionSettings
+from occnet_ros.core.io import default_checkpoint
+from occnet_ros.core.model.checkpoint import CheckpointError, load_checkpoint
+from occnet_ros.core.pipeline import MESH_FORMATS, ObjectMesh, ObjectPipeline, save_mesh_atomic
+from occnet_ros.core.postprocess import PostprocessSettings
+from occnet_ros.core.reconstruct import Reconstructor
+from occnet_ros.core.train import pick_device
+from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
+from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
+from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg
+from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
+from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
+
+LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+
+
+@dataclass
+class ObjectState:
+    id: int
+    class_name: str
+    points: np.ndarray
+    views: int
+    stamp: Any
+    status: int = ReconstructedObject.STATUS_OBSERVING
+    message: str = ""
+    revision: int = 0
+    result: ObjectMesh | None = None
+    requested_at: float = 0.0
+    last_total_s: float = 0.0
+    msg: ReconstructedObject | None = field(default=None, repr=False)
+
+
+class ReconstructionNode(Node):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("reconstruction", **kwargs)
+        self.params = declare_parameters(self, parameters.RECONSTRUCTION, {"marker_alpha", "save_directory"})
+        p = self.params
+        if p["torch_threads"]:
+            torch.set_num_threads(p["torch_threads"])
+        self.pipeline = self._load_pipeline()
+        self.objects: dict[int, ObjectState] = {}
+        self.lock = threading.Lock()
+        self.queue: OrderedDict[int, float] = OrderedDict()
+        self.wakeup = threading.Condition(self.lock)
+        self.dropped_requests = 0
+        self.running = True
+        group = MutuallyExclusiveCallbackGroup()
+        self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
+        self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", LATCHED)
+        marker_qos = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
+        self.marker_pub = self.create_publisher(MarkerArray, "markers", marker_qos)
+        self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, 50, callback_group=group)
+        self.create_service(Reconstruct, "~/reconstruct", self.on_reconstruct, callback_group=group)
+        self.create_service(SaveMeshes, "~/save_meshes", self.on_save, callback_group=group)
+        self.create_service(ListObjects, "~/list_objects", self.on_list, callback_group=group)
+        self.worker = threading.Thread(target=self.work, name="reconstruction-worker", daemon=True)
+        self.worker.start()
+
+    def _load_pipeline(self) -> ObjectPipeline:
+        p = self.params
+        try:
+            device = pick_device(p["device"])
+            path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint()
+            loaded = load_checkpoint(path, device)
+        except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
+            raise ConfigurationError(f"cannot load the model: {error}") from error
+        threshold = p["threshold"] or loaded.settings.threshold
+        extraction = ExtractionSettings(p["resolution0"], p["upsampling_steps"], threshold)
+        post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
+        self.get_logger().info(
+            f"model {path} on {device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
+            f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {threshold:.2f}"
+        )
+        return ObjectPipeline(Reconstructor(loaded, extraction), post)
+
+    # ---- inputs -----------------------------------------------------------------------
+    def on_observation(self, msg: ObjectObservation) -> None:
+        if msg.action == ObjectObservation.ACTION_REMOVE:
+            self.remove(msg.id, msg.header)
+            return
+        try:
+            points = cloud_to_xyz(msg.cloud)
+        except ValueError as error:
+            self.get_logger().warning(f"object {msg.id}: bad cloud ({error}); ignored", throttle_duration_sec=2.0)
+            return
+        with self.lock:
+            state = self.objects.get(msg.id)
+            if state is None:
+                state = self.objects[msg.id] = ObjectState(msg.id, msg.class_name, points, msg.views, msg.header.stamp)
+            state.points, state.views, state.stamp, state.class_name = points, msg.views, msg.header.stamp, msg.class_name
+        if msg.request_reconstruction:
+            self.enqueue(msg.id)
+
+    def enqueue(self, obj_id: int) -> bool:
+        """Queue an object (latest request wins); the oldest request is dropped when full."""
+        with self.wakeup:
+            if obj_id not in self.objects:
+                return False
+            if obj_id in self.queue:
+                self.queue.move_to_end(obj_id)
+            elif len(self.queue) >= self.params["queue_size"]:
+                dropped, _ = self.queue.popitem(last=False)
+                self.dropped_requests += 1
+                self.get_logger().warning(f"reconstruction queue full: dropped the request of object {dropped}")
+            self.queue[obj_id] = time.perf_counter()
+            self.wakeup.notify()
+        return True
+
+    def remove(self, obj_id: int, header: Header) -> None:
+        with self.lock:
+            existed = self.objects.pop(obj_id, None) is not None
+            self.queue.pop(obj_id, None)
+        if existed:
+            self.marker_pub.publish(MarkerArray(markers=delete_markers(self.world_header(header.stamp), obj_id)))
+            self.publish_array()
+            self.get_logger().info(f"object {obj_id} removed")
+
+    # ---- worker -----------------------------------------------------------------------
+    def work(self) -> None:
+        while True:
+            with self.wakeup:
+                while self.running and not self.queue:
+                    self.wakeup.wait(timeout=0.5)
+                if not self.running:
+                    return
+                obj_id, requested = self.queue.popitem(last=False)
+                state = self.objects.get(obj_id)
+                if state is None:
+                    continue
+                points, previous = state.points.copy(), state.result.frame.yaw if state.result else None
+            self.reconstruct(state, points, previous, requested)
+
+    def reconstruct(self, state: ObjectState, points: np.ndarray, previous_yaw: float | None, requested: float) -> None:
+        try:
+            result = self.pipeline.run(points, previous_yaw)
+            if not np.isfinite(result.mesh_world.vertices).all():
+                raise FloatingPointError("non-finite mesh vertices")
+        except Exception as error:  # one object's failure must not stop the others
+            self.get_logger().error(f"object {state.id} ({state.class_name}): reconstruction failed: {error}")
+            with self.lock:
+                state.status, state.message = ReconstructedObject.STATUS_FAILED, str(error)
+            self.publish_object(state)
+            return
+        total = time.perf_counter() - requested
+        with self.lock:
+            state.result, state.status, state.message = result, ReconstructedObject.STATUS_RECONSTRUCTED, ""
+            state.revision += 1
+            state.last_total_s = total
+        self.get_logger().info(
+            f"object {state.id} ({state.class_name}) rev {state.revision}: {len(result.mesh_world.faces)} triangles "
+            f"from {state.views} views / {result.points} points in {total:.2f} s"
+        )
+        self.publish_object(state)
+
+    # ---- outputs ----------------------------------------------------------------------
+    def world_header(self, stamp=None) -> Header:
+        return Header(stamp=stamp or self.get_clock().now().to_msg(), frame_id=self.params["world_frame"])
+
+    def object_message(self, state: ObjectState) -> ReconstructedObject:
+        msg = ReconstructedObject(header=self.world_header(state.stamp), id=state.id, class_name=state.class_name,
+                                  status=state.status, status_message=state.message, revision=state.revision,
+                                  views_used=state.views)
+        result = state.result
+        if result is not None:
+            msg.mesh = mesh_to_msg(result.mesh_object)
+            msg.pose = matrix_to_pose(result.frame.pose)
+            msg.scale = Vector3(x=float(result.frame.extents[0]), y=float(result.frame.extents[1]), z=float(result.frame.extents[2]))
+            msg.points_used = result.points
+            msg.watertight = result.watertight
+            t = result.timings
+            msg.timings = StageTimings(encode_s=t.get("encode_s", 0.0), extract_s=t.get("extract_s", 0.0),
+                                       postprocess_s=t.get("postprocess_s", 0.0), total_s=state.last_total_s)
+        return msg
+
+    def publish_object(self, state: ObjectState) -> None:
+        msg = self.object_message(state)
+        state.msg = msg
+        self.object_pub.publish(msg)
+        self.publish_array()
+        if state.result is not None:
+            label = f"{state.class_name} #{state.id} ({state.views} views)"
+            self.marker_pub.publish(MarkerArray(markers=[
+                mesh_marker(msg.header, state.id, state.class_name, state.result.mesh_object, msg.pose, self.params["marker_alpha"]),
+                label_marker(msg.header, state.id, label, msg.pose, float(state.result.frame.extents[2])),
+            ]))
+
+    def publish_array(self) -> None:
+        with self.lock:
+            messages = [s.msg for s in self.objects.values() if s.msg is not None]
+        self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
+
+    # ---- services ---------------------------------------------------------------------
+    def on_reconstruct(self, request, response):
+        ids = list(request.ids) or list(self.objects)
+        response.queued_ids = [i for i in ids if self.enqueue(i)]
+        missing = sorted(set(ids) - set(response.queued_ids))
+        response.success = not missing
+        response.message = f"queued {len(response.queued_ids)}" + (f"; unknown ids {missing}" if missing else "")
+        return response
+
+    def on_save(self, request, response):
+        fmt = request.format or "ply"
+        if fmt not in MESH_FORMATS:
+            response.success, response.message = False, f"format must be one of {MESH_FORMATS}"
+            return response
+        directory = Path(request.directory or self.params["save_directory"]).expanduser()
+        with self.lock:
+            chosen = [s for s in self.objects.values() if s.result is not None and (not request.ids or s.id in request.ids)]
+        try:
+            for state in chosen:
+                mesh: trimesh.Trimesh = state.result.mesh_world
+                path = save_mesh_atomic(mesh, directory / f"object_{state.id:03d}_{state.class_name.replace(' ', '_')}.{fmt}")
+                response.files.append(str(path))
+        except OSError as error:
+            response.success, response.message = False, f"cannot write to {directory}: {error}"
+            return response
+        response.success = True
+        response.message = f"saved {len(response.files)} meshes to {directory}"
+        return response
+
+    def on_list(self, request, response):
+        with self.lock:
+            for s in self.objects.values():
+                response.objects.append(ObjectSummary(id=s.id, class_name=s.class_name, status=s.status, revision=s.revision,
+                                                      views=s.views, points=len(s.points), last_seen=s.stamp,
+                                                      last_total_s=float(s.last_total_s)))
+        return response
+
+    def close(self) -> None:
+        with self.wakeup:
+            self.running = False
+            self.wakeup.notify_all()
+        self.worker.join(timeout=5.0)
+
+
+def main(args: list[str] | None = None) -> int:
+    return run_node(ReconstructionNode, args)

@@ -1,0 +1,159 @@
+"""Every node parameter in one place: name, default, description, allowed range or choices.
+
+Pure Python (no rclpy): the nodes declare these with ParameterDescriptors, the README's
+tables list them, and ``validate_params_file`` checks a params YAML without ROS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Value = bool | int | float | str | list
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    default: Value
+    description: str
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def check(self, value: Any) -> str | None:
+        """None when value is acceptable, else a message naming the parameter."""
+        expected = type(self.default)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value = float(value)
+        if type(value) is not expected:
+            return f"parameter '{self.name}' must be of type {expected.__name__}, got {type(value).__name__} ({value!r})"
+        if expected is list and not all(isinstance(v, str) for v in value):
+            return f"parameter '{self.name}' must be a list of strings"
+        if self.low is not None and value < self.low or self.high is not None and value > self.high:
+            return f"parameter '{self.name}' = {value} is outside [{self.low}, {self.high}]"
+        if self.choices is not None and value not in self.choices:
+            return f"parameter '{self.name}' = {value!r} is not one of {list(self.choices)}"
+        return None
+
+
+WORLD_FRAME = Param("world_frame", "map", "Fixed frame that views, objects and meshes are expressed in (REP-105).")
+
+OBSERVATION = (
+    WORLD_FRAME,
+    Param("pose_source", "tf", "Camera pose from TF ('tf') or a geometry_msgs/PoseStamped topic 'camera_pose' ('topic').", choices=("tf", "topic")),
+    Param("tf_timeout_s", 0.05, "How long to wait for the camera's transform at a frame's stamp.", 0.0, 5.0),
+    Param("depth_scale", 0.0, "Metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1).", 0.0, 10.0),
+    Param("min_range_m", 0.1, "Depth below this is invalid.", 0.0, 100.0),
+    Param("max_range_m", 5.0, "Depth above this is invalid.", 0.0, 100.0),
+    Param("sync_slop_s", 0.02, "Largest stamp difference between depth, camera info and segmentation of one frame.", 0.0, 1.0),
+    Param("sync_queue_size", 10, "Messages per input kept while waiting for their partners.", 1, 1000),
+    Param("pose_slop_s", 0.02, "Largest stamp difference between a frame and its camera_pose (pose_source: topic).", 0.0, 1.0),
+    Param("max_views_per_object", 10, "Partial views kept per object; a new view replaces the most redundant one.", 1, 100),
+    Param("max_points_per_view", 2000, "Points kept of one instance in one view (random subset).", 10, 1_000_000),
+    Param("voxel_size_m", 0.004, "Voxel downsampling of each view's points.", 0.0, 1.0),
+    Param("min_instance_points", 50, "Instances with fewer valid depth points in a frame are skipped (counted).", 1, 1_000_000),
+    Param("min_score", 0.3, "Instances with a lower detector score are skipped (counted).", 0.0, 1.0),
+    Param("association_distance_m", 0.15, "Gate on the distance between a view's centroid and an object's.", 0.0, 10.0),
+    Param("association_min_overlap", 0.05, "Minimum voxel overlap (IoU at association_voxel_m) to join an object when centroids disagree.", 0.0, 1.0),
+    Param("association_voxel_m", 0.03, "Voxel size of the overlap test.", 0.001, 1.0),
+    Param("skip_classes", ["glass", "window", "mirror", "bottle-glass", "wine glass"], "Classes never reconstructed (time-of-flight depth cannot see them)."),
+    Param("retire_after_s", 120.0, "Objects unseen for this long are retired; 0 = never.", 0.0, 1e9),
+    Param("reconstruct_every_views", 2, "Request a reconstruction after this many new views of an object.", 1, 1000),
+    Param("reconstruct_period_s", 0.0, "Also request one for every updated object at this period; 0 = off.", 0.0, 3600.0),
+    Param("outlier_neighbors", 12, "Statistical outlier removal per view: neighbours considered; 0 = off.", 0, 1000),
+    Param("outlier_std_ratio", 2.5, "Statistical outlier removal: distance threshold in standard deviations.", 0.1, 100.0),
+    Param("publish_clouds", True, "Publish the accumulated clouds of all objects on 'objects/cloud' for RViz."),
+)
+
+RECONSTRUCTION = (
+    WORLD_FRAME,
+    Param("checkpoint", "", "Model file; empty = the shipped models/onet_procedural.pt."),
+    Param("device", "auto", "Torch device: 'auto' (cuda when available), 'cpu' or 'cuda'.", choices=("auto", "cpu", "cuda")),
+    Param("torch_threads", 0, "CPU threads for torch; 0 = torch's default.", 0, 256),
+    Param("resolution0", 32, "MISE coarse grid cells per axis.", 4, 256),
+    Param("upsampling_steps", 2, "MISE refinements (final resolution = resolution0 * 2^steps).", 0, 5),
+    Param("threshold", 0.0, "Occupancy probability of the surface; 0 = the checkpoint's (chosen on validation).", 0.0, 0.99),
+    Param("max_triangles", 5000, "Decimate meshes to at most this many triangles (<= 21845 keeps 16-bit indices).", 100, 1_000_000),
+    Param("smoothing_iterations", 5, "Taubin smoothing iterations; 0 = off.", 0, 100),
+    Param("min_component_fraction", 0.05, "Drop mesh components smaller than this fraction of the largest.", 0.0, 1.0),
+    Param("queue_size", 8, "Objects waiting for reconstruction; the oldest request is dropped (counted) when full.", 1, 1000),
+    Param("save_directory", "~/.ros/occnet_meshes", "Default directory of the save_meshes service."),
+    Param("marker_alpha", 0.8, "Opacity of the mesh markers.", 0.0, 1.0),
+)
+
+UNITY_BRIDGE = (
+    Param("host", "127.0.0.1", "Address the WebSocket server binds to (loopback by default; 0.0.0.0 for a headset on the LAN)."),
+    Param("port", 9090, "TCP port; 0 = any free port (logged).", 0, 65535),
+    Param("token", "", "Shared secret clients must send in their hello; empty = none."),
+    Param("tls_cert", "", "PEM certificate file; with tls_key enables wss://."),
+    Param("tls_key", "", "PEM private key file."),
+    Param("max_clients", 8, "Further connections are refused with an error frame.", 1, 1000),
+    Param("max_frame_bytes", 4_000_000, "Larger mesh updates are not sent; the client gets a drop notice.", 1024, 1_000_000_000),
+    Param("heartbeat_s", 1.0, "Heartbeat period.", 0.05, 60.0),
+    Param("client_timeout_s", 5.0, "Clients silent for this long are evicted.", 0.1, 3600.0),
+    Param("serve_viewer", True, "Serve the browser viewer at http://host:port/."),
+)
+
+HOLOLENS_SIM = (
+    WORLD_FRAME,
+    Param("rate_hz", 5.0, "Frames per second.", 0.1, 60.0),
+    Param("camera", "long_throw", "HoloLens 2 depth camera: 'long_throw' (320x288) or 'ahat' (512x512).", choices=("long_throw", "ahat")),
+    Param("seed", 0, "Scene, trajectory and noise seed.", 0, 2**31 - 1),
+    Param("num_objects", 4, "Objects in the room (one more, transparent, is always added).", 1, 20),
+    Param("num_frames", 24, "Frames of the trajectory; the sim then stops publishing (0 = loop forever).", 0, 100000),
+    Param("pose_source", "tf", "Publish the camera pose as TF ('tf') or on 'camera_pose' ('topic').", choices=("tf", "topic")),
+    Param("headset_frame", "hl2", "Frame of the headset."),
+    Param("depth_frame", "hl2_depth_optical", "Optical frame of the depth camera."),
+    Param("mask_errors", True, "Realistic mask errors: eroded/dilated borders, missed instances, changing ids."),
+)
+
+NODES: dict[str, tuple[Param, ...]] = {
+    "observation": OBSERVATION,
+    "reconstruction": RECONSTRUCTION,
+    "unity_bridge": UNITY_BRIDGE,
+    "hololens_sim": HOLOLENS_SIM,
+}
+
+
+def validate_values(node: str, values: dict[str, Any]) -> list[str]:
+    """Messages for every unknown or invalid parameter of a node."""
+    specs = {p.name: p for p in NODES[node]}
+    problems = [f"unknown parameter '{name}' for node '{node}'" for name in values if name not in specs and name != "use_sim_time"]
+    problems += [m for name, v in values.items() if name in specs for m in [specs[name].check(v)] if m]
+    return problems
+
+
+def validate_params_file(path: Path) -> list[str]:
+    """Check a ROS 2 params YAML (node: ros__parameters: ...) against the specs."""
+    data = yaml.safe_load(Path(path).read_text()) or {}
+    problems = []
+    for node, section in data.items():
+        name = node.strip("/").split("/")[-1]
+        if name not in NODES:
+            problems.append(f"unknown node '{node}' (known: {sorted(NODES)})")
+            continue
+        problems += validate_values(name, (section or {}).get("ros__parameters", {}))
+    return problems
+
+
+def params_yaml() -> str:
+    """The params YAML of all defaults (what config/occnet.yaml holds)."""
+    data = {node: {"ros__parameters": {p.name: p.default for p in specs}} for node, specs in NODES.items()}
+    return yaml.safe_dump(data, sort_keys=False, width=120)
+
+
+def markdown_tables() -> str:
+    """README tables of every node's parameters."""
+    out = []
+    for node, specs in NODES.items():
+        out += [f"#### {node}", "", "| parameter | default | description |", "|---|---|---|"]
+        for p in specs:
+            extra = f" Range [{p.low}, {p.high}]." if p.low is not None else ""
+            extra += f" One of {', '.join(p.choices)}." if p.choices else ""
+            out.append(f"| `{p.name}` | `{p.default!r}` | {p.description}{extra} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,178 @@
+"""HoloLens 2 depth-camera simulator: a room with objects, a walking headset, ToF depth, masks.
+
+Pure numpy/open3d (no ROS). The depth cameras follow the Research Mode streams: long throw
+(320x288, 0.5-4 m) and AHAT (512x512, 0.1-1 m). Depth has range-dependent noise, flying
+pixels at edges and dropouts; transparent objects return no depth but do appear in the
+instance mask (the segmenter sees them). Masks have eroded/dilated borders, occasionally a
+missed instance, and instance ids that change from frame to frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import trimesh
+from scipy import ndimage
+
+from occnet_ros.core.camera import HL2_AHAT, HL2_LONG_THROW, Intrinsics
+from occnet_ros.core.data.render import ToFNoise, look_at, raycasting_scene, render_depth
+
+CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0)}
+SMALL_CLASSES = ("mug", "bottle", "bowl", "lamp", "monitor")
+LARGE_CLASSES = ("chair", "cabinet", "shelf")
+TABLE_HEIGHT = 0.75
+# headset (x forward, y left, z up) -> depth optical frame (z forward, x right, y down), 5 cm ahead
+HEADSET_TO_OPTICAL = np.array([[0.0, 0.0, 1.0, 0.05], [-1.0, 0.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+
+
+@dataclass
+class SimObject:
+    id: int
+    class_name: str
+    mesh: trimesh.Trimesh  # world frame
+    transparent: bool = False
+
+
+@dataclass
+class SimFrame:
+    stamp: float
+    depth_mm: np.ndarray  # uint16 (H, W), 0 = no return
+    instance_ids: np.ndarray  # uint16 (H, W), 0 = background
+    instances: list[tuple[int, str, float, bool]]  # (mask id, class, score, transparent)
+    headset_pose: np.ndarray  # 4x4 headset -> world
+    camera_pose: np.ndarray  # 4x4 depth optical -> world
+
+
+@dataclass
+class SimSettings:
+    seed: int = 0
+    num_objects: int = 4
+    num_frames: int = 24
+    camera: str = "long_throw"
+    rate_hz: float = 5.0
+    mask_errors: bool = True
+    missed_instance_prob: float = 0.05
+
+
+@dataclass
+class Room:
+    objects: list[SimObject]
+    background: list[trimesh.Trimesh] = field(default_factory=list)
+
+
+def _on_floor(mesh: trimesh.Trimesh, xy: np.ndarray, yaw: float, z: float = 0.0) -> trimesh.Trimesh:
+    mesh = mesh.copy()
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(yaw, [0, 0, 1]))
+    low, high = mesh.bounds
+    mesh.apply_translation([xy[0] - (low[0] + high[0]) / 2, xy[1] - (low[1] + high[1]) / 2, z - low[2]])
+    return mesh
+
+
+def make_room(settings: SimSettings) -> Room:
+    """A 5 x 5 m room: a table with small objects, large objects on the floor, one glass."""
+    from occnet_ros.core.data.procedural import make_shape
+
+    rng = np.random.default_rng(settings.seed)
+    table = trimesh.creation.box([1.2, 0.8, 0.04])
+    table.apply_translation([0, 0, TABLE_HEIGHT - 0.02])
+    legs = [trimesh.creation.box([0.05, 0.05, TABLE_HEIGHT - 0.04]) for _ in range(4)]
+    for leg, (x, y) in zip(legs, [(-0.55, -0.35), (0.55, -0.35), (-0.55, 0.35), (0.55, 0.35)]):
+        leg.apply_translation([x, y, (TABLE_HEIGHT - 0.04) / 2])
+    floor = trimesh.creation.box([5.0, 5.0, 0.02])
+    floor.apply_translation([0, 0, -0.011])
+    objects: list[SimObject] = []
+    small_slots = [np.array([x, y]) for x in (-0.35, 0.0, 0.35) for y in (-0.2, 0.2)]
+    rng.shuffle(small_slots)
+    large_slots = [np.array([r * np.cos(a), r * np.sin(a)]) for r, a in zip([1.4] * 4, np.deg2rad([20, 110, 200, 290]))]
+    for index in range(settings.num_objects):
+        if index % 2 == 0 and small_slots:
+            name = SMALL_CLASSES[rng.integers(len(SMALL_CLASSES))]
+            name = "mug" if name in ("lamp", "monitor") and rng.random() < 0.5 else name
+            mesh = _on_floor(make_shape(name, rng), small_slots.pop(), rng.uniform(0, 2 * np.pi), TABLE_HEIGHT)
+        else:
+            name = LARGE_CLASSES[rng.integers(len(LARGE_CLASSES))]
+            mesh = _on_floor(make_shape(name, rng), large_slots.pop(0), rng.uniform(0, 2 * np.pi))
+        objects.append(SimObject(index + 1, name, mesh))
+    glass = trimesh.creation.cylinder(radius=0.035, height=0.12, sections=24)
+    slot = small_slots.pop() if small_slots else np.array([0.5, 0.3])
+    objects.append(SimObject(len(objects) + 1, "glass", _on_floor(glass, slot, 0.0, TABLE_HEIGHT), transparent=True))
+    return Room(objects, [floor, table, *legs])
+
+
+def trajectory(settings: SimSettings, room: Room) -> list[np.ndarray]:
+    """Headset poses: walking around the table at 1.6-2.2 m, looking at one object after another."""
+    rng = np.random.default_rng(settings.seed + 1)
+    targets = [o.mesh.bounds.mean(axis=0) for o in room.objects if not o.transparent]
+    poses = []
+    close = settings.camera == "ahat"
+    for i in range(settings.num_frames):
+        angle = 2 * np.pi * i / settings.num_frames + rng.normal(scale=0.05)
+        target = targets[i % len(targets)]
+        radius = rng.uniform(0.55, 0.8) if close else rng.uniform(1.6, 2.2)
+        centre = target[:2] if close else np.zeros(2)
+        eye = np.array([*(centre + radius * np.array([np.cos(angle), np.sin(angle)])), rng.uniform(1.5, 1.7)])
+        if close:
+            eye[2] = target[2] + rng.uniform(0.3, 0.5)
+        optical = look_at(eye, target + rng.normal(scale=0.03, size=3))
+        poses.append(optical @ np.linalg.inv(HEADSET_TO_OPTICAL))
+    return poses
+
+
+def _perturb_mask(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Erode or dilate each instance's border by one pixel, at random."""
+    out = ids.copy()
+    for value in np.unique(ids[ids > 0]):
+        region = ids == value
+        if rng.random() < 0.5:
+            out[region & ~ndimage.binary_erosion(region)] = 0
+        else:
+            grown = ndimage.binary_dilation(region) & (out == 0)
+            out[grown] = value
+    return out
+
+
+class HoloLensSimulator:
+    """Renders the frames of a room seen along a trajectory."""
+
+    def __init__(self, settings: SimSettings) -> None:
+        if settings.camera not in CAMERAS:
+            raise ValueError(f"camera must be one of {sorted(CAMERAS)}")
+        self.settings = settings
+        self.intrinsics, self.min_range, self.max_range = CAMERAS[settings.camera]
+        self.room = make_room(settings)
+        self.poses = trajectory(settings, self.room)
+        opaque = [o.mesh for o in self.room.objects if not o.transparent]
+        self.depth_scene = raycasting_scene([*opaque, *self.room.background])
+        self.mask_scene = raycasting_scene([o.mesh for o in self.room.objects] + self.room.background)
+        self.noise = ToFNoise()
+        self.rng = np.random.default_rng(settings.seed + 2)
+
+    @property
+    def intrinsics_(self) -> Intrinsics:
+        return self.intrinsics
+
+    def frame(self, index: int) -> SimFrame:
+        headset = self.poses[index % len(self.poses)]
+        camera = headset @ HEADSET_TO_OPTICAL
+        depth, _ = render_depth(self.depth_scene, self.intrinsics, camera)
+        depth = self.noise.apply(depth, self.rng)
+        depth[(depth < self.min_range) | (depth > self.max_range)] = np.nan
+        _, geometry = render_depth(self.mask_scene, self.intrinsics, camera)
+        n_objects = len(self.room.objects)
+        object_index = np.where((geometry >= 0) & (geometry < n_objects), geometry + 1, 0)
+        relabel = self.rng.permutation(np.arange(1, n_objects + 1)) + 10 * (index % 5)  # ids change per frame
+        ids = np.where(object_index > 0, relabel[np.maximum(object_index - 1, 0)], 0).astype(np.uint16)
+        if self.settings.mask_errors:
+            ids = _perturb_mask(ids, self.rng)
+        instances = []
+        for obj, mask_id in zip(self.room.objects, relabel):
+            visible = (ids == mask_id).sum()
+            if visible == 0:
+                continue
+            if self.settings.mask_errors and self.rng.random() < self.settings.missed_instance_prob:
+                ids[ids == mask_id] = 0
+                continue
+            instances.append((int(mask_id), obj.class_name, float(self.rng.uniform(0.6, 0.99)), obj.transparent))
+        depth_mm = np.nan_to_num(depth * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
+        return SimFrame(index / self.settings.rate_hz, depth_mm, ids, instances, headset, camera)
