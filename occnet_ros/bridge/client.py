@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import trimesh
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from occnet_ros.bridge import protocol as p
 
@@ -23,6 +24,7 @@ class ClientState:
     heartbeats: int = 0
     snapshots: int = 0
     session: int | None = None
+    closed: bool = False
 
 
 def mesh_in_ros(update: p.MeshUpdate) -> trimesh.Trimesh:
@@ -50,9 +52,10 @@ def apply_frame(state: ClientState, frame: p.Frame) -> None:
 
 
 async def run_client(url: str, token: str = "", duration_s: float = 5.0, until=None, out_dir: Path | None = None,
-                     ssl_context=None) -> ClientState:
-    """Connect, say HELLO, apply frames for duration_s or until ``until(state)`` is true."""
-    state = ClientState()
+                     ssl_context=None, state: ClientState | None = None) -> ClientState:
+    """Connect, say HELLO, apply frames to ``state`` (live) for duration_s, until ``until(state)``
+    is true, or until the server closes the connection."""
+    state = state if state is not None else ClientState()
     deadline = time.monotonic() + duration_s
     async with connect(url, ssl=ssl_context, max_size=None, compression=None) as ws:
         await ws.send(p.encode_hello(token))
@@ -60,6 +63,9 @@ async def run_client(url: str, token: str = "", duration_s: float = 5.0, until=N
             try:
                 raw = await asyncio.wait_for(ws.recv(), max(0.01, deadline - time.monotonic()))
             except asyncio.TimeoutError:
+                break
+            except ConnectionClosed:
+                state.closed = True
                 break
             frame = p.decode(raw)
             apply_frame(state, frame)

@@ -84,9 +84,16 @@ class ObjectStore:
             return 0.0
         distance = float(np.linalg.norm(view.points.mean(axis=0) - obj.centroid))
         overlap = voxel_iou(view.points, obj.points, self.settings.association_voxel_m)
-        if distance > self.settings.association_distance_m and overlap < self.settings.association_min_overlap:
+        gate = self.gate(view, obj)
+        if distance > gate and overlap < self.settings.association_min_overlap:
             return 0.0
-        return overlap + max(0.0, 1.0 - distance / max(self.settings.association_distance_m, 1e-9)) * 0.5 + 1e-3
+        return overlap + max(0.0, 1.0 - distance / gate) * 0.5 + 1e-3
+
+    def gate(self, view: InstanceView, obj: TrackedObject) -> float:
+        """Centroid gate: association_distance_m, widened to half the object's size for large
+        objects (a chair seen from the front and from the back has centroids ~0.3 m apart)."""
+        extent = max(float(np.ptp(view.points, axis=0).max()), float(np.ptp(obj.points, axis=0).max()))
+        return max(self.settings.association_distance_m, 0.5 * extent)
 
     def add_frame(self, views: list[InstanceView]) -> tuple[list[int], list[int]]:
         """Associate one frame's views; returns (ids updated or created, ids merged away)."""

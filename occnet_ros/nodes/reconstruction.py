@@ -71,6 +71,7 @@ class ReconstructionNode(Node):
         self.wakeup = threading.Condition(self.lock)
         self.dropped_requests = 0
         self.running = True
+        self.busy = False
         group = MutuallyExclusiveCallbackGroup()
         self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
         self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", LATCHED)
@@ -155,7 +156,16 @@ class ReconstructionNode(Node):
                 if state is None:
                     continue
                 points, previous = state.points.copy(), state.result.frame.yaw if state.result else None
-            self.reconstruct(state, points, previous, requested)
+                self.busy = True
+            try:
+                self.reconstruct(state, points, previous, requested)
+            finally:
+                self.busy = False
+
+    @property
+    def idle(self) -> bool:
+        with self.lock:
+            return not self.queue and not self.busy
 
     def reconstruct(self, state: ObjectState, points: np.ndarray, previous_yaw: float | None, requested: float) -> None:
         try:
