@@ -7,9 +7,9 @@ import time
 import pytest
 import yaml
 from rcl_interfaces.srv import GetParameters
+from ros_helpers import REPO, ros_context, spin_until, start_node, stop_node
 
 from occnet_ros.parameters import NODES, params_yaml, validate_params_file
-from ros_helpers import REPO, ros_context, spin_until, start_node, stop_node
 
 
 def test_config_file_matches_the_parameter_specs():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import Point
+from ros_helpers import ros_context, spin_until
 from shape_msgs.msg import MeshTriangle
 
 from occnet_ros.msg import InstanceInfo, ObjectObservation, ReconstructedObject, ReconstructedObjectArray, Segmentation
@@ -16,7 +17,6 @@ from occnet_ros.nodes.conversions import (
     xyz_cloud,
 )
 from occnet_ros.srv import ListObjects, SaveMeshes
-from ros_helpers import ros_context, spin_until
 
 
 def test_messages_round_trip_through_pub_sub():
@@ -35,9 +35,10 @@ def test_messages_round_trip_through_pub_sub():
         import rclpy
 
         node = rclpy.create_node("interface_test", context=context)
-        for name, kind, msg in (("seg", Segmentation, seg), ("obj", ReconstructedObject, obj), ("arr", ReconstructedObjectArray, array)):
+        kinds = (("seg", Segmentation), ("obj", ReconstructedObject), ("arr", ReconstructedObjectArray))
+        for name, kind in kinds:
             node.create_subscription(kind, f"test/{name}", lambda m, n=name: received.__setitem__(n, m), 10)
-        pubs = {n: node.create_publisher(k, f"test/{n}", 10) for n, k in (("seg", Segmentation), ("obj", ReconstructedObject), ("arr", ReconstructedObjectArray))}
+        pubs = {n: node.create_publisher(k, f"test/{n}", 10) for n, k in kinds}
 
         def publish_and_check():
             for name, msg in (("seg", seg), ("obj", obj), ("arr", array)):

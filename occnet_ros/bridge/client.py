@@ -7,7 +7,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import trimesh
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed

@@ -6,7 +6,8 @@ import json
 import os
 import platform
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ def synthetic_depth_frame(intrinsics: Intrinsics, rng: np.random.Generator) -> n
 
 
 def mesh_iou(a, b, seed: int = 0) -> float:
-    from occnet_ros.core.metrics import volumetric_iou, unit_box_transform
+    from occnet_ros.core.metrics import unit_box_transform, volumetric_iou
 
     transform = unit_box_transform(b)
     return volumetric_iou(a.copy().apply_transform(transform), b.copy().apply_transform(transform), np.random.default_rng(seed))

@@ -8,8 +8,8 @@ surface for a fraction of the 129^3 dense evaluations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
