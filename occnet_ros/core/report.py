@@ -11,7 +11,7 @@ import numpy as np
 import trimesh
 
 from occnet_ros.core.camera import Intrinsics, project, transform_points
-from occnet_ros.core.data.render import look_at, raycasting_scene
+from occnet_ros.core.data.render import look_at, open3d_k, raycasting_scene
 
 PICTURE = Intrinsics(240, 240, 300.0, 300.0, 120.0, 120.0)
 
@@ -29,7 +29,7 @@ def shade(mesh: trimesh.Trimesh, cam_to_world: np.ndarray) -> np.ndarray:
 
     scene = raycasting_scene([mesh])
     rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
-        o3d.core.Tensor(PICTURE.k), o3d.core.Tensor(np.linalg.inv(cam_to_world)), PICTURE.width, PICTURE.height
+        o3d.core.Tensor(open3d_k(PICTURE)), o3d.core.Tensor(np.linalg.inv(cam_to_world)), PICTURE.width, PICTURE.height
     )
     hits = scene.cast_rays(rays)
     normals = hits["primitive_normals"].numpy()

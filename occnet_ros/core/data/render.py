@@ -41,12 +41,21 @@ def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0,
     return pose
 
 
+def open3d_k(intrinsics: Intrinsics) -> np.ndarray:
+    """K for open3d's create_rays_pinhole, which casts pixel u through (u + 0.5 - cx) / fx; ROS
+    (CameraInfo) puts pixel centres at integer coordinates, so cx and cy grow by half a pixel."""
+    k = intrinsics.k.copy()
+    k[0, 2] += 0.5
+    k[1, 2] += 0.5
+    return k
+
+
 def render_depth(scene, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free z-depth (H, W) in metres (NaN where nothing is hit) and the hit geometry ids."""
     import open3d as o3d
 
     rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
-        intrinsic_matrix=o3d.core.Tensor(intrinsics.k),
+        intrinsic_matrix=o3d.core.Tensor(open3d_k(intrinsics)),
         extrinsic_matrix=o3d.core.Tensor(np.linalg.inv(cam_to_world)),
         width_px=intrinsics.width,
         height_px=intrinsics.height,
