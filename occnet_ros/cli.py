@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="evaluate at most this many meshes")
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the meshes")
+    evaluate.add_argument("--surface-samples", type=int, default=100_000, help="surface samples per mesh for CD-L1 and F-score")
     _add_extraction_args(evaluate)
 
     bench = sub.add_parser("bench", help="timings of the pipeline stages")

@@ -99,7 +99,7 @@ class MethodRunner:
 
 
 def evaluate_object(
-    obj: EvalObject, view_counts: list[int], methods: list[str], runner: MethodRunner, seed: int
+    obj: EvalObject, view_counts: list[int], methods: list[str], runner: MethodRunner, seed: int, samples: int = 100_000
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Records for every (views, method) of one object, and its meshes for pictures."""
     views = render_views(obj.mesh, item_rng(obj.name, seed), RecordSpec(views=max(view_counts)), subsample=False)
@@ -114,7 +114,7 @@ def evaluate_object(
             try:
                 mesh = runner(method, used)
                 record["time_s"] = time.perf_counter() - start
-                metrics = mesh_metrics(mesh, obj.mesh, seed=seed)
+                metrics = mesh_metrics(mesh, obj.mesh, seed=seed, samples=samples)
                 record.update(metrics.as_dict())
                 record["watertight"] = bool(mesh.is_watertight)
                 record["triangles"] = len(mesh.faces)
@@ -165,14 +165,14 @@ def format_table(rows: list[dict[str, Any]]) -> str:
 
 def run_eval(
     objects: Iterator[EvalObject], view_counts: list[int], methods: list[str], runner: MethodRunner,
-    seed: int = 0, limit: int | None = None, keep_meshes: int = 0,
+    seed: int = 0, limit: int | None = None, keep_meshes: int = 0, samples: int = 100_000,
 ) -> tuple[list[dict[str, Any]], list[tuple[str, dict[str, Any]]]]:
     """All records, and the meshes of the first ``keep_meshes`` objects (for the report)."""
     records, kept = [], []
     for index, obj in enumerate(objects):
         if limit is not None and index >= limit:
             break
-        object_records, meshes = evaluate_object(obj, view_counts, methods, runner, seed)
+        object_records, meshes = evaluate_object(obj, view_counts, methods, runner, seed, samples)
         records += object_records
         if len(kept) < keep_meshes:
             kept.append((obj.name, meshes))
@@ -201,7 +201,7 @@ def run_eval_command(args) -> int:
     objects = folder_objects(args.meshes, args.up) if args.meshes else procedural_objects()
     runner = MethodRunner(RecordSpec(), reconstructor)
     records, kept = run_eval(objects, view_counts, methods, runner, args.seed, args.limit,
-                             keep_meshes=4 if args.report else 0)
+                             keep_meshes=4 if args.report else 0, samples=args.surface_samples)
     rows = summarize(records)
     print(format_table(rows))
     if args.json:

@@ -43,23 +43,39 @@ class ObjectFrame:
     yaw: float
 
 
-def principal_horizontal_axes(points: np.ndarray) -> tuple[float, float]:
+def surface_moments_xy(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """Exact centroid and covariance of the horizontal (x, y) coordinates over the surface.
+
+    Per triangle with corners v1..v3 and area A: integral of x = A * mean(v), and integral of
+    x x^T = A / 12 * (sum v_i v_i^T + s s^T), s = sum v_i. Deterministic, unlike sampling.
+    """
+    corners = np.asarray(mesh.triangles)[:, :, :2]
+    area = np.asarray(mesh.area_faces)
+    total = area.sum()
+    centroid = (area[:, None] * corners.mean(axis=1)).sum(axis=0) / total
+    s = corners.sum(axis=1)
+    second = np.einsum("f,fij->ij", area / 12.0, np.einsum("fki,fkj->fij", corners, corners) + np.einsum("fi,fj->fij", s, s))
+    return centroid, second / total - np.outer(centroid, centroid)
+
+
+def principal_horizontal_axes(mesh: trimesh.Trimesh) -> tuple[float, float]:
     """Yaw of the main horizontal axis and the ratio of the two horizontal variances (<= 1)."""
-    xy = points[:, :2] - points[:, :2].mean(axis=0)
-    values, vectors = np.linalg.eigh(xy.T @ xy / len(xy))
+    _, cov = surface_moments_xy(mesh)
+    values, vectors = np.linalg.eigh(cov)
     axis = vectors[:, 1]
     return float(np.arctan2(axis[1], axis[0])), float(values[0] / max(values[1], 1e-12))
 
 
-def object_frame(mesh: trimesh.Trimesh, previous_yaw: float | None = None, samples: int = 5000) -> ObjectFrame:
+def object_frame(mesh: trimesh.Trimesh, previous_yaw: float | None = None) -> ObjectFrame:
     """Gravity-aligned PCA frame of a world-frame mesh.
 
     The principal axis fixes yaw only up to 180 degrees (90 when the footprint is nearly
     round or square); among those candidates the one closest to ``previous_yaw`` is taken, so
     the frame does not flip between updates of one object.
     """
-    points = trimesh.sample.sample_surface(mesh, samples, seed=0)[0] if len(mesh.faces) else np.asarray(mesh.vertices)
-    yaw, ratio = principal_horizontal_axes(points)
+    if len(mesh.faces) == 0:
+        raise ValueError("an object frame needs a mesh with faces")
+    yaw, ratio = principal_horizontal_axes(mesh)
     steps = 4 if ratio > 0.8 else 2
     candidates = [wrap_angle(yaw + k * 2 * np.pi / steps) for k in range(steps)]
     reference = 0.0 if previous_yaw is None else previous_yaw

@@ -1,0 +1,61 @@
+"""Post-processing, object frames, Umeyama, atomic saves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from occnet_ros.core.normalize import yaw_matrix
+from occnet_ros.core.pipeline import save_mesh_atomic
+from occnet_ros.core.postprocess import PostprocessSettings, postprocess
+from occnet_ros.core.transforms import object_frame, umeyama, wrap_angle
+
+
+def test_postprocess_decimates_keeps_watertight_and_drops_specks():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.3)  # 20480 faces
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.01).apply_translation([1, 0, 0])
+    result = postprocess(trimesh.util.concatenate([sphere, speck]), PostprocessSettings(max_triangles=5000))
+    assert len(result.mesh.faces) <= 5000 and result.watertight and result.removed_components == 1
+    assert result.mesh.volume == pytest.approx(sphere.volume, rel=0.03)  # Taubin does not shrink
+
+
+def test_postprocess_rejects_empty_meshes():
+    with pytest.raises(ValueError, match="empty"):
+        postprocess(trimesh.Trimesh())
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 3))
+    truth = np.eye(4)
+    truth[:3, :3] = 1.7 * yaw_matrix(0.8)
+    truth[:3, 3] = [0.3, -2.0, 1.0]
+    target = source @ truth[:3, :3].T + truth[:3, 3]
+    assert np.allclose(umeyama(source, target, with_scale=True), truth, atol=1e-9)
+    with pytest.raises(ValueError):
+        umeyama(source[:2], target[:2])
+
+
+def test_object_frame_is_gravity_aligned_and_does_not_flip():
+    box = trimesh.creation.box([0.8, 0.3, 0.5])
+    box.apply_transform(np.block([[yaw_matrix(0.5), np.array([[2.0], [1.0], [0.25]])], [np.zeros((1, 3)), np.ones((1, 1))]]))
+    frame = object_frame(box)
+    assert np.allclose(frame.pose[:3, 2], [0, 0, 1])  # z stays up
+    assert np.allclose(sorted(frame.extents), sorted([0.8, 0.3, 0.5]), atol=1e-6)
+    assert frame.extents[0] == pytest.approx(0.8, abs=1e-6)  # x along the long side
+    assert np.allclose(frame.pose[:3, 3], [2.0, 1.0, 0.25], atol=1e-6)
+    for previous in (0.5, 0.5 + np.pi):
+        again = object_frame(box, previous_yaw=previous + 0.1)
+        assert abs(wrap_angle(again.yaw - previous)) < 0.05
+
+
+def test_save_mesh_atomic_writes_loadable_files(tmp_path):
+    box = trimesh.creation.box([1, 2, 3])
+    for fmt in ("obj", "ply", "glb"):
+        path = save_mesh_atomic(box, tmp_path / "out" / f"box.{fmt}")
+        loaded = trimesh.load(path, force="mesh")
+        assert loaded.volume == pytest.approx(6.0)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["box.glb", "box.obj", "box.ply"]
+    with pytest.raises(ValueError, match="format"):
+        save_mesh_atomic(box, tmp_path / "box.fbx")
