@@ -36,7 +36,7 @@ def test_points_and_quaternions_convert_both_ways():
     r_ros = transforms3d.quaternions.quat2mat(q)
     u = p.ros_to_unity_quaternion(q_xyzw)
     r_unity = transforms3d.quaternions.quat2mat([u[3], u[0], u[1], u[2]])
-    assert np.allclose(p.ros_to_unity_points((points @ r_ros.T)), p.ros_to_unity_points(points) @ r_unity.T)
+    assert np.allclose(p.ros_to_unity_points(points @ r_ros.T), p.ros_to_unity_points(points) @ r_unity.T)
 
 
 def test_winding_flip_keeps_outward_normals_after_the_mirror():
