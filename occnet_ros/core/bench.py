@@ -41,6 +41,29 @@ def synthetic_depth_frame(intrinsics: Intrinsics, rng: np.random.Generator) -> n
     return depth
 
 
+def observation_frame(intrinsics: Intrinsics, rng: np.random.Generator) -> Callable[[], Any]:
+    """One frame with 5 instances from raw message buffers to views stored (single thread)."""
+    from occnet_ros.core.objects import ObjectStore
+    from occnet_ros.core.observation import FrameSettings, InstanceInfo, split_instances
+
+    raw = synthetic_depth_frame(intrinsics, rng)
+    ids = np.zeros_like(raw)
+    boxes = np.argwhere(raw < 2000)
+    ids[boxes[:, 0], boxes[:, 1]] = 1 + (boxes[:, 1] * 5 // intrinsics.width)
+    instances = [InstanceInfo(i, f"class{i}") for i in range(1, 6)]
+    depth_bytes, ids_bytes = raw.tobytes(), ids.tobytes()
+    store = ObjectStore()
+
+    def run():
+        depth = decode_depth(np.frombuffer(depth_bytes, np.uint16).reshape(raw.shape), "16UC1")
+        mask = np.frombuffer(ids_bytes, np.uint16).reshape(raw.shape)
+        views = split_instances(depth, intrinsics, mask, instances, np.eye(4), 0.0, FrameSettings()).views
+        store.add_frame(views)
+        store.reset()
+
+    return run
+
+
 def mesh_iou(a, b, seed: int = 0) -> float:
     from occnet_ros.core.metrics import unit_box_transform, volumetric_iou
 
@@ -81,6 +104,11 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
         raw = synthetic_depth_frame(intrinsics, rng)
         times, _ = time_runs(lambda raw=raw, intrinsics=intrinsics: backproject(decode_depth(raw, "16UC1"), intrinsics), runs * 10)
         records.append(record(f"backproject_{label}", times))
+
+    for label, intrinsics in (("long_throw_320x288", HL2_LONG_THROW), ("ahat_512x512", HL2_AHAT)):
+        frame = observation_frame(intrinsics, rng)
+        times, _ = time_runs(frame, runs * 10)
+        records.append(record(f"observation_frame_{label}_5_instances", times))
 
     def end_to_end():
         result = reconstructor.reconstruct(points)
