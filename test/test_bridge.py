@@ -175,24 +175,31 @@ def test_oversized_frame_becomes_a_drop_notice(server):
 
 
 def test_slow_client_gets_latest_only(server):
-    s = server()
+    s = server(max_frame_bytes=8_000_000)
+    count = 20
+
+    def bulky(sequence):  # 2.4 MB frames: socket buffers cannot absorb 20 of them
+        update = sample_update(7, sequence=sequence)
+        update.vertices = np.full((200_000, 3), sequence, np.float32)
+        return update
 
     async def slow():
         async with connect(url(s), max_size=None) as ws:
             await ws.send(p.encode_hello())
-            for seq in range(1, 51):  # the client reads nothing while 50 updates arrive
-                s.publish(sample_update(7, sequence=seq))
-            await asyncio.sleep(0.5)
+            for seq in range(1, count + 1):  # the client reads nothing while the updates arrive
+                s.publish(bulky(seq))
+            await asyncio.sleep(1.0)
             sequences = []
-            deadline = time.monotonic() + 3
-            while time.monotonic() < deadline and 50 not in sequences:
-                frame = p.decode(await asyncio.wait_for(ws.recv(), 3))
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline and count not in sequences:
+                frame = p.decode(await asyncio.wait_for(ws.recv(), 10))
                 if frame.type == p.FrameType.MESH_UPDATE:
                     sequences.append(frame.fields["sequence"])
             return sequences
 
     sequences = asyncio.run(slow())
-    assert sequences[-1] == 50 and len(sequences) < 50 and s.stats["coalesced"] > 0
+    assert sequences[-1] == count and sequences == sorted(sequences)
+    assert len(sequences) < count and s.stats["coalesced"] > 0
 
 
 def test_malformed_client_frames_get_an_error_and_silent_clients_are_evicted(server):

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
+from ros_helpers import REPO, spin_until
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
+from test_observation_core import poses_around, render_frame, two_object_scene
 
 from occnet_ros.core.camera import HL2_LONG_THROW
 from occnet_ros.msg import InstanceInfo, ObjectObservation, Segmentation
 from occnet_ros.nodes.conversions import array_to_image, camera_info_from_intrinsics, cloud_to_xyz, matrix_to_pose
-from ros_helpers import REPO, spin_until
-from test_observation_core import poses_around, render_frame, two_object_scene
 
 
 def test_two_objects_twelve_poses_swapped_ids_and_a_transparent_instance():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
+from ros_helpers import REPO, spin_until
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -14,7 +15,6 @@ from occnet_ros.core.metrics import mesh_metrics
 from occnet_ros.msg import InstanceInfo, ReconstructedObject, Segmentation
 from occnet_ros.nodes.conversions import array_to_image, camera_info_from_intrinsics, matrix_to_transform, mesh_from_msg, pose_to_matrix
 from occnet_ros.sim.hololens import HEADSET_TO_OPTICAL, HoloLensSimulator, SimSettings
-from ros_helpers import REPO, spin_until
 
 # The shipped model on one simulated object seen in 8 frames must reach at least this F@1%.
 F_SCORE_THRESHOLD = 0.3
