@@ -175,9 +175,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[{time.monotonic() - start:6.1f} s] object #{msg.id} {msg.class_name}: rev {msg.revision}, "
                   f"{msg.views_used} views, {len(msg.mesh.triangles)} triangles, {status}, {msg.timings.total_s:.2f} s", flush=True)
 
+    from visualization_msgs.msg import MarkerArray
+
     from occnet_ros.msg import ReconstructedObject
+    from occnet_ros.nodes.reconstruction import LATCHED
+
+    markers: dict[tuple[str, int], object] = {}
+
+    def keep_markers(msg: MarkerArray) -> None:
+        for marker in msg.markers:
+            markers[(marker.ns, marker.id)] = marker
 
     nodes["unity_bridge"].create_subscription(ReconstructedObject, "objects", progress, 10)
+    nodes["unity_bridge"].create_subscription(MarkerArray, "markers", keep_markers, LATCHED)
     listener = BridgeListener(nodes["unity_bridge"].server.port, args.timeout)
     runner.start()
     try:
@@ -185,6 +195,10 @@ def main(argv: list[str] | None = None) -> int:
         final_pass(nodes["reconstruction"], deadline)
         time.sleep(1.0)
         report(nodes, args.out, listener)
+        from occnet_ros.nodes.marker_image import render_markers
+
+        image = render_markers(MarkerArray(markers=list(markers.values())), args.out / "rviz_markers.png")
+        print(f"markers as RViz shows them: {image}")
     finally:
         runner.shutdown()
     print(f"demo finished in {time.monotonic() - start:.0f} s")

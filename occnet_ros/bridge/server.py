@@ -73,6 +73,7 @@ class BridgeServer:
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
+        self._closing: set[asyncio.Task] = set()  # evictions in progress (strong references)
 
     # ---- thread-safe API --------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> int:
@@ -170,7 +171,12 @@ class BridgeServer:
                 if now - client.last_heard > self.settings.client_timeout_s:
                     self.stats["evicted"] += 1
                     log.info("evicting silent client %d", client.session)
-                    await client.connection.close(code=1001, reason="heartbeat timeout")
+                    # close in the background: the closing handshake with a client that does not
+                    # read waits close_timeout (10 s) and must not stall everyone's heartbeats
+                    self.clients.pop(client.session, None)
+                    closing = asyncio.create_task(client.connection.close(code=1001, reason="heartbeat timeout"))
+                    self._closing.add(closing)
+                    closing.add_done_callback(self._closing.discard)
                     continue
                 client.control.append(p.encode_heartbeat(time.time()))
                 client.wake.set()
