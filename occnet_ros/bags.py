@@ -335,7 +335,8 @@ def bag_info(path: str | os.PathLike) -> BagInfo:
             topics[c.topic] = (c.msgtype, old[1] + c.msgcount)
         return BagInfo(path, topics, reader.start_time if reader.message_count else 0, reader.end_time if reader.message_count else 0)
     finally:
-        reader.close()
+        if reader.is_open:
+            reader.close()
 
 
 def _reader_typestore(reader: Reader, ours: Typestore) -> Typestore:
@@ -367,7 +368,7 @@ def normalise_topic(name: str) -> str:
 
 
 def read_bag(path: str | os.PathLike, topic_map: Mapping[str, str] | None = None, require: bool = True,
-             store: Typestore | None = None) -> Iterator[tuple[str, int, Any]]:
+             store: Typestore | None = None) -> BagMessages:
     """Yield ``(topic, log_time_ns, message)`` of the known topics (TOPICS), in log-time order.
 
     ``topic_map`` maps a bag's own topic names to the known ones, e.g. an hl2ss recording's
@@ -408,7 +409,31 @@ def read_bag(path: str | os.PathLike, topic_map: Mapping[str, str] | None = None
     except BaseException:
         reader.close()
         raise
-    return _messages(reader, wanted, mapping, deser, path)
+    return BagMessages(reader, _messages(reader, wanted, mapping, deser, path))
+
+
+class BagMessages:
+    """Iterator of read_bag; ``close()`` (or ``with``) releases the bag before the end."""
+
+    def __init__(self, reader: Reader, messages: Iterator[tuple[str, int, Any]]) -> None:
+        self.reader, self.messages = reader, messages
+
+    def __iter__(self) -> BagMessages:
+        return self
+
+    def __next__(self) -> tuple[str, int, Any]:
+        return next(self.messages)
+
+    def close(self) -> None:
+        self.messages.close()
+        if self.reader.is_open:
+            self.reader.close()
+
+    def __enter__(self) -> BagMessages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _messages(reader: Reader, connections: list, mapping: dict[str, str], store: Typestore, path: Path) -> Iterator[tuple[str, int, Any]]:
@@ -424,4 +449,5 @@ def _messages(reader: Reader, connections: list, mapping: dict[str, str], store:
                 raise BagError(f"{path}: corrupt message data: {type(error).__name__}: {error}") from error
             raise
     finally:
-        reader.close()
+        if reader.is_open:
+            reader.close()

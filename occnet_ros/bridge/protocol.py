@@ -195,6 +195,13 @@ class _Reader:
             raise ProtocolError(f"{len(self.data) - self.offset} unexpected trailing bytes")
 
 
+def _enum(kind: type[IntEnum], value: int) -> IntEnum:
+    try:
+        return kind(value)
+    except ValueError as error:
+        raise ProtocolError(f"unknown {kind.__name__} {value}") from error
+
+
 def decode(data: bytes) -> Frame:
     """Parse any frame; raises ProtocolError for anything malformed."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -234,9 +241,9 @@ def decode(data: bytes) -> Frame:
         (f["time"],) = reader.take("<d")
     elif kind == FrameType.DROP_NOTICE:
         f["object_id"], f["sequence"], reason, f["size"] = reader.take("<IIBI")
-        f["reason"] = DropReason(reason)
+        f["reason"] = _enum(DropReason, reason)
     elif kind == FrameType.ERROR:
         (code,) = reader.take("<H")
-        f["code"], f["message"] = ErrorCode(code), reader.string()
+        f["code"], f["message"] = _enum(ErrorCode, code), reader.string()
     reader.done()
     return Frame(kind, f)

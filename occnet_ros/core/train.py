@@ -84,9 +84,14 @@ def split_items(data_config: dict[str, Any], split: str) -> list:
         elif kind == "shapenet_onet":
             from occnet_ros.core.data.shapenet import shapenet_items
 
-            items += shapenet_items(split, Path(source["path"]), source.get("classes"))
+            items += shapenet_items(split, Path(source["path"]), source.get("classes"), float(source.get("size_m", 0.5)))
+        elif kind == "pybullet_wheel":
+            from occnet_ros.core.data.packaged import download_wheel, pybullet_items
+
+            wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
+            items += pybullet_items(split, wheel)
         else:
-            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet)")
+            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel)")
     return items
 
 
