@@ -367,6 +367,19 @@ def normalise_topic(name: str) -> str:
     return "/" + name.strip().lstrip("/")
 
 
+def parse_topic_map(text: str) -> dict[str, str]:
+    """'a:=b, c:=d' -> {'a': 'b', 'c': 'd'} (the replay node's topic_map; ValueError names a bad pair)."""
+    mapping = {}
+    for pair in text.replace(";", ",").split(","):
+        if not pair.strip():
+            continue
+        source, sep, target = pair.partition(":=")
+        if not sep or not source.strip() or not target.strip():
+            raise ValueError(f"topic_map entry {pair.strip()!r} is not 'bag_topic:=known_topic'")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
 def read_bag(path: str | os.PathLike, topic_map: Mapping[str, str] | None = None, require: bool = True,
              store: Typestore | None = None) -> BagMessages:
     """Yield ``(topic, log_time_ns, message)`` of the known topics (TOPICS), in log-time order.

@@ -29,7 +29,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from occnet_ros import parameters
-from occnet_ros.bags import CAMERA_POSE, DEPTH, TF, TF_STATIC, TOPICS, BagError, bag_info, normalise_topic, read_bag, stamp_to_ns
+from occnet_ros.bags import CAMERA_POSE, DEPTH, TF, TF_STATIC, TOPICS, BagError, bag_info, normalise_topic, parse_topic_map, read_bag, stamp_to_ns
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.parameters import Param
 
@@ -106,19 +106,6 @@ def to_ros(msg: Any, offset_ns: int = 0) -> Any:
     for name in out.get_fields_and_field_types():
         setattr(out, name, _convert(_field(msg, name), getattr(out, name), offset_ns))
     return out
-
-
-def parse_topic_map(text: str) -> dict[str, str]:
-    """'a:=b, c:=d' -> {'a': 'b', 'c': 'd'} (ValueError naming a malformed pair)."""
-    mapping = {}
-    for pair in text.replace(";", ",").split(","):
-        if not pair.strip():
-            continue
-        source, sep, target = pair.partition(":=")
-        if not sep or not source.strip() or not target.strip():
-            raise ValueError(f"topic_map entry {pair.strip()!r} is not 'bag_topic:=known_topic'")
-        mapping[source.strip()] = target.strip()
-    return mapping
 
 
 def publish_name(topic: str) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from occnet_ros.core.camera import HL2_AHAT, HL2_LONG_THROW, Intrinsics
+from occnet_ros.core.camera import HL2_AHAT, HL2_LONG_THROW
 from occnet_ros.core.data.render import ToFNoise, look_at, raycasting_scene, render_depth
 
 CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0)}
@@ -135,22 +135,19 @@ def _perturb_mask(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 class HoloLensSimulator:
     """Renders the frames of a room seen along a trajectory."""
 
-    def __init__(self, settings: SimSettings) -> None:
+    def __init__(self, settings: SimSettings, room: Room | None = None, poses: list[np.ndarray] | None = None) -> None:
+        """A simulator of settings' room and trajectory, or of a given room and headset poses."""
         if settings.camera not in CAMERAS:
             raise ValueError(f"camera must be one of {sorted(CAMERAS)}")
         self.settings = settings
         self.intrinsics, self.min_range, self.max_range = CAMERAS[settings.camera]
-        self.room = make_room(settings)
-        self.poses = trajectory(settings, self.room)
+        self.room = room or make_room(settings)
+        self.poses = poses or trajectory(settings, self.room)
         opaque = [o.mesh for o in self.room.objects if not o.transparent]
         self.depth_scene = raycasting_scene([*opaque, *self.room.background])
         self.mask_scene = raycasting_scene([o.mesh for o in self.room.objects] + self.room.background)
         self.noise = ToFNoise()
         self.rng = np.random.default_rng(settings.seed + 2)
-
-    @property
-    def intrinsics_(self) -> Intrinsics:
-        return self.intrinsics
 
     def frame(self, index: int) -> SimFrame:
         headset = self.poses[index % len(self.poses)]
