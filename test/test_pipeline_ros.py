@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import trimesh
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
 from ros_helpers import REPO, spin_until
@@ -74,6 +75,7 @@ def test_simulated_frames_become_a_watertight_mesh(tmp_path, shipped_checkpoint)
                 observation.diagnostic_counts()
         done = lambda: any(m.status == ReconstructedObject.STATUS_RECONSTRUCTED for m in received)  # noqa: E731
         assert spin_until([node], done, timeout=120, context=runner.context), [m.status_message for m in received]
+        services = exercise_services(node, runner, tmp_path)
     finally:
         node.destroy_node()
         runner.shutdown()
@@ -82,7 +84,40 @@ def test_simulated_frames_become_a_watertight_mesh(tmp_path, shipped_checkpoint)
     assert msg.class_name == gt.class_name and msg.watertight and 0 < len(msg.mesh.triangles) <= 5000
     mesh = mesh_from_msg(msg.mesh).apply_transform(pose_to_matrix(msg.pose))
     assert mesh.is_watertight
+    listed, saved, queued, forgotten, deleted = services
+    assert [o.class_name for o in listed.objects] == [gt.class_name] and listed.objects[0].status == 1
+    assert saved.success and len(saved.files) == 1
+    loaded = trimesh.load(saved.files[0], force="mesh")
+    assert loaded.is_watertight and np.allclose(loaded.bounds, mesh.bounds, atol=1e-4)
+    assert queued.success and list(queued.queued_ids) == [msg.id]
+    assert forgotten.success and deleted
     metrics = mesh_metrics(mesh, gt.mesh, samples=30000)
     print(f"F@1% {metrics.fscore_1pct:.3f}, CD-L1 {metrics.chamfer_l1:.4f}, IoU {metrics.iou}")
     assert metrics.fscore_1pct >= F_SCORE_THRESHOLD
     assert np.linalg.norm(mesh.bounds.mean(0) - gt.mesh.bounds.mean(0)) < 0.1
+
+
+def call(node, context, client, request):
+    assert spin_until([node], client.service_is_ready, timeout=10, context=context)
+    future = client.call_async(request)
+    assert spin_until([node], future.done, timeout=30, context=context)
+    return future.result()
+
+
+def exercise_services(node, runner, tmp_path):
+    """list, save (ply), reconstruct now, forget: the replies, and whether a DELETE marker came."""
+    from visualization_msgs.msg import Marker, MarkerArray
+
+    from occnet_ros.srv import ForgetObject, ListObjects, Reconstruct, SaveMeshes
+
+    context = runner.context
+    deletes = []
+    node.create_subscription(MarkerArray, "markers", lambda m: deletes.extend(k for k in m.markers if k.action == Marker.DELETE), 10)
+    listed = call(node, context, node.create_client(ListObjects, "/reconstruction/list_objects"), ListObjects.Request())
+    saved = call(node, context, node.create_client(SaveMeshes, "/reconstruction/save_meshes"),
+                 SaveMeshes.Request(directory=str(tmp_path / "saved"), format="ply"))
+    queued = call(node, context, node.create_client(Reconstruct, "/reconstruction/reconstruct"), Reconstruct.Request())
+    forgotten = call(node, context, node.create_client(ForgetObject, "/observation/forget_object"),
+                     ForgetObject.Request(id=listed.objects[0].id))
+    deleted = spin_until([node], lambda: bool(deletes), timeout=10, context=context)
+    return listed, saved, queued, forgotten, deleted
