@@ -108,3 +108,52 @@ def test_checkpoint_with_wrong_shapes_or_version_fails(tmp_path):
     torch.save(state, path)
     with pytest.raises(CheckpointError, match="format 99"):
         load_checkpoint(path)
+
+
+CONV = ModelConfig(model="conv_onet", latent_dim=8, encoder_hidden=16, encoder_blocks=3, decoder_hidden=16,
+                   decoder_blocks=2, plane_resolution=16, unet_depth=2)
+
+
+def test_conv_onet_shapes_and_permutation_invariance():
+    from occnet_ros.core.model.occnet import build_model
+
+    torch.manual_seed(0)
+    model = build_model(CONV).eval()
+    points = torch.rand(2, 100, 3) - 0.5
+    queries = torch.rand(2, 30, 3) - 0.5
+    logits = model(points, queries)
+    assert logits.shape == (2, 30)
+    assert torch.allclose(model(points[:, torch.randperm(100)], queries), logits, atol=1e-5)
+    fn = model.occupancy_function(points[0])
+    assert torch.allclose(fn(queries[0]), logits[0], atol=1e-5)
+
+
+def test_conv_onet_features_are_local():
+    """Moving input points far from a query changes its logit less than moving points near it."""
+    from occnet_ros.core.model.occnet import build_model
+
+    torch.manual_seed(1)
+    model = build_model(CONV).eval()
+    with torch.no_grad():
+        for param in model.parameters():
+            param.add_(0.2 * torch.randn_like(param))
+    points = torch.rand(1, 400, 3) - 0.5
+    query = torch.tensor([[[-0.4, -0.4, -0.4]]])
+    near = points.clone()
+    near[0, :20] = -0.4 + 0.02 * torch.randn(20, 3)
+    far = points.clone()
+    far[0, :20] = 0.4 + 0.02 * torch.randn(20, 3)
+    base = model(points, query)
+    assert (model(near, query) - base).abs() > (model(far, query) - base).abs()
+
+
+def test_conv_onet_checkpoint_records_its_architecture(tmp_path):
+    from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
+    from occnet_ros.core.model.occnet import build_model
+
+    model = build_model(CONV).eval()
+    save_checkpoint(tmp_path / "c.pt", model, InferenceSettings())
+    loaded = load_checkpoint(tmp_path / "c.pt")
+    assert isinstance(loaded.model, ConvOccupancyNetwork) and loaded.model.config == CONV
+    with pytest.raises(ValueError, match="divisible"):
+        build_model(ModelConfig(model="conv_onet", plane_resolution=20, unet_depth=3))

@@ -28,7 +28,7 @@ from occnet_ros.core.data.dataset import ExampleSpec, OccupancyDataset
 from occnet_ros.core.data.records import RecordSpec
 from occnet_ros.core.data.sources import SPLITS, build_cache, mesh_dir_items, procedural_items
 from occnet_ros.core.model.checkpoint import InferenceSettings, read_checkpoint, save_checkpoint
-from occnet_ros.core.model.occnet import ModelConfig, OccupancyNetwork
+from occnet_ros.core.model.occnet import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
 THRESHOLDS = tuple(np.round(np.arange(0.1, 0.75, 0.05), 2))
@@ -171,7 +171,7 @@ class Trainer:
         self.train_set = OccupancyDataset(train_paths, self.example_spec, seed=self.settings.seed)
         val_spec = ExampleSpec(**{**vars(self.example_spec), "uniform_queries_only": True, "query_points": 4096})
         self.val_set = OccupancyDataset(val_paths, val_spec, seed=self.settings.seed + 1)
-        self.model = OccupancyNetwork(self.model_config).to(self.device)
+        self.model = build_model(self.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
         )
@@ -196,7 +196,7 @@ class Trainer:
         if not last.exists():
             return
         state = read_checkpoint(last, map_location=self.device)
-        if state["model_config"] != self.model_config.to_dict():
+        if ModelConfig.from_dict(state["model_config"]) != self.model_config:
             raise ValueError(f"{last} was trained with another architecture; use a new out_dir")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])

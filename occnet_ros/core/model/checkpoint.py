@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from occnet_ros.core.model.occnet import ModelConfig, OccupancyNetwork
+from occnet_ros.core.model.occnet import ModelConfig, build_model
 
 FORMAT_VERSION = 1
 
@@ -36,14 +36,14 @@ class InferenceSettings:
 class LoadedModel:
     """A model in eval mode with the settings it was trained with."""
 
-    model: OccupancyNetwork
+    model: torch.nn.Module  # OccupancyNetwork or ConvOccupancyNetwork
     settings: InferenceSettings
     info: dict[str, Any] = field(default_factory=dict)
 
 
 def save_checkpoint(
     path: Path,
-    model: OccupancyNetwork,
+    model: torch.nn.Module,
     settings: InferenceSettings,
     info: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
@@ -87,7 +87,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> LoadedMod
     try:
         config = ModelConfig.from_dict(state["model_config"])
         settings = InferenceSettings(**state.get("settings", {}))
-        model = OccupancyNetwork(config)
+        model = build_model(config)
         model.load_state_dict(state["state_dict"])
     except (ValueError, TypeError, RuntimeError) as error:
         raise CheckpointError(f"{path} does not match this model code: {error}") from error

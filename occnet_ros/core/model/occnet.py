@@ -17,12 +17,14 @@ from occnet_ros.core.model.encoder import ResnetPointNet
 class ModelConfig:
     """Architecture of an Occupancy Network; stored in every checkpoint."""
 
-    model: str = "onet"
-    latent_dim: int = 128
+    model: str = "onet"  # "onet" (global latent, CBN decoder) or "conv_onet" (feature planes)
+    latent_dim: int = 128  # onet: size of z; conv_onet: feature channels of the planes
     encoder_hidden: int = 128
     encoder_blocks: int = 5
     decoder_hidden: int = 128
     decoder_blocks: int = 5
+    plane_resolution: int = 64  # conv_onet only
+    unet_depth: int = 4  # conv_onet only
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -35,15 +37,30 @@ class ModelConfig:
         return config
 
     def validate(self) -> None:
-        if self.model != "onet":
-            raise ValueError(f"model must be 'onet', got {self.model!r}")
-        for name in ("latent_dim", "encoder_hidden", "encoder_blocks", "decoder_hidden", "decoder_blocks"):
+        if self.model not in MODELS:
+            raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
+        for name in ("latent_dim", "encoder_hidden", "encoder_blocks", "decoder_hidden", "decoder_blocks", "plane_resolution", "unet_depth"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+MODELS = ("onet", "conv_onet")
+
+
+def build_model(config: ModelConfig) -> nn.Module:
+    """The network a config describes (checkpoints store the config, so loading needs no flag)."""
+    config.validate()
+    if config.model == "conv_onet":
+        from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
+
+        if config.plane_resolution % 2**config.unet_depth:
+            raise ValueError(f"plane_resolution {config.plane_resolution} must be divisible by 2^unet_depth")
+        return ConvOccupancyNetwork(config)
+    return OccupancyNetwork(config)
 
 
 class OccupancyNetwork(nn.Module):
