@@ -85,9 +85,15 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
         ("dense_64_folded", ExtractionSettings(64, 0, threshold), False, True),
         ("mise_16x4_folded", ExtractionSettings(16, 2, threshold), True, True),
     ]
+    configs.append(("mise_32x4_folded_bf16", ExtractionSettings(32, 2, threshold), True, True))
     for name, settings, use_mise, fold in configs:
-        def reconstruct_once(settings=settings, use_mise=use_mise, fold=fold):
+        def reconstruct_once(settings=settings, use_mise=use_mise, fold=fold, bf16=name.endswith("bf16")):
             fn = model.occupancy_function(torch.from_numpy(inputs), fold=fold)
+            if bf16:
+                def fn_bf16(p, fn=fn):
+                    with torch.autocast("cpu", dtype=torch.bfloat16):
+                        return fn(p).float()
+                return extract_mesh(fn_bf16, settings, use_mise=use_mise)
             return extract_mesh(fn, settings, use_mise=use_mise)
 
         times, result = time_runs(reconstruct_once, max(1, runs if "dense_128" not in name else min(runs, 3)))

@@ -41,13 +41,26 @@ class Reconstructor:
         fold: bool = True,
         use_mise: bool = True,
         seed: int = 0,
+        bf16: bool = False,
     ) -> None:
         self.loaded = loaded
+        self.bf16 = bf16
         self.extraction = extraction or ExtractionSettings(threshold=loaded.settings.threshold)
         self.fold = fold
         self.use_mise = use_mise
         self.seed = seed
         self.device = next(loaded.model.parameters()).device
+
+    def _wrap(self, fn):
+        """Move queries to the model's device; optionally evaluate in bfloat16 autocast."""
+        def wrapped(p: torch.Tensor) -> torch.Tensor:
+            p = p.to(self.device)
+            if not self.bf16:
+                return fn(p)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16):
+                return fn(p).float()
+
+        return wrapped
 
     def canonical_input(self, points_world: np.ndarray) -> tuple[CanonicalFrame, np.ndarray, int]:
         """Validate, normalise and resample a world cloud as in training."""
@@ -66,7 +79,7 @@ class Reconstructor:
         start = time.perf_counter()
         frame, inputs, count = self.canonical_input(points_world)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold)
-        device_fn = fn if self.device.type == "cpu" else (lambda p: fn(p.to(self.device)))
+        device_fn = self._wrap(fn)
         encoded = time.perf_counter()
         result = extract_mesh(device_fn, self.extraction, use_mise=self.use_mise)
         mesh = result.mesh.copy()
