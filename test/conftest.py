@@ -34,19 +34,12 @@ def repo() -> Path:
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A small model trained for a few steps on a few procedural shapes (not for quality)."""
+    from tiny import tiny_config
+
     from occnet_ros.core.train import train
 
     root = tmp_path_factory.mktemp("tiny")
-    config = {
-        "model": {"latent_dim": 32, "encoder_hidden": 32, "encoder_blocks": 2, "decoder_hidden": 32, "decoder_blocks": 2},
-        "data": {
-            "cache_dir": str(root / "cache"),
-            "sources": [{"type": "procedural", "categories": ["cabinet", "bowl"], "train": 2, "val": 1}],
-            "record": {"views": 3, "queries": 4000, "surface_points": 2000},
-            "example": {"input_points": 256, "query_points": 512, "max_views": 3},
-        },
-        "train": {"out_dir": str(root / "run"), "batch_size": 4, "max_steps": 40, "validate_every": 20,
-                  "checkpoint_every": 20, "lr": 0.002, "threads": 1},
-    }
+    config = tiny_config(root, 40)
+    config["train"].update(validate_every=20, lr=0.002)
     train(config)
     return root / "run" / "best.pt"

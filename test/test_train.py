@@ -9,23 +9,10 @@ import subprocess
 import sys
 
 import yaml
+from tiny import tiny_config
 
 from occnet_ros.core.model.checkpoint import load_checkpoint, read_checkpoint
 from occnet_ros.core.train import train
-
-
-def tiny_config(tmp_path, steps: int, out: str = "run") -> dict:
-    return {
-        "model": {"latent_dim": 32, "encoder_hidden": 32, "encoder_blocks": 2, "decoder_hidden": 32, "decoder_blocks": 2},
-        "data": {
-            "cache_dir": str(tmp_path / "cache"),
-            "sources": [{"type": "procedural", "categories": ["bowl", "cabinet"], "train": 2, "val": 1}],
-            "record": {"views": 3, "queries": 4000, "surface_points": 1000},
-            "example": {"input_points": 200, "query_points": 512, "max_views": 3},
-        },
-        "train": {"out_dir": str(tmp_path / out), "batch_size": 4, "max_steps": steps, "validate_every": steps,
-                  "checkpoint_every": 10, "lr": 0.003, "threads": 1, "seed": 3},
-    }
 
 
 def test_training_lowers_loss_and_resumes(tmp_path):
