@@ -59,3 +59,20 @@ def test_save_mesh_atomic_writes_loadable_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["box.glb", "box.obj", "box.ply"]
     with pytest.raises(ValueError, match="format"):
         save_mesh_atomic(box, tmp_path / "box.fbx")
+
+
+def test_frame_of_a_square_object_stays_put_between_updates():
+    """A nearly square table top: PCA alone may jump by 90 degrees; alignment to the previous
+    revision keeps the frame (and sees through a small true rotation)."""
+    from occnet_ros.core.transforms import align_yaw_to_previous
+
+    top = trimesh.creation.box([1.0, 0.98, 0.05]).apply_translation([0, 0, 0.7])
+    leg = trimesh.creation.box([0.05, 0.05, 0.7]).apply_translation([0.4, 0.4, 0.35])  # one leg breaks the symmetry
+    table = trimesh.util.concatenate([top, leg])
+    first = object_frame(table)
+    previous_object = table.copy().apply_transform(np.linalg.inv(first.pose))
+    for yaw in (0.03, np.pi / 2 + 0.03, np.pi + 0.03):  # PCA cannot tell these apart
+        turned = table.copy().apply_transform(np.block([[yaw_matrix(0.03), np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
+        pca = object_frame(turned, previous_yaw=first.yaw + yaw - 0.03)
+        aligned = align_yaw_to_previous(turned, pca, previous_object)
+        assert abs(wrap_angle(aligned.yaw - (first.yaw + 0.03))) < 0.02

@@ -13,7 +13,7 @@ import trimesh
 
 from occnet_ros.core.postprocess import PostprocessSettings, postprocess
 from occnet_ros.core.reconstruct import Reconstructor
-from occnet_ros.core.transforms import ObjectFrame, object_frame
+from occnet_ros.core.transforms import ObjectFrame, align_yaw_to_previous, object_frame
 
 MESH_FORMATS = ("obj", "ply", "glb")
 
@@ -35,11 +35,14 @@ class ObjectPipeline:
         self.reconstructor = reconstructor
         self.post = post
 
-    def run(self, points_world: np.ndarray, previous_yaw: float | None = None) -> ObjectMesh:
+    def run(self, points_world: np.ndarray, previous: ObjectMesh | None = None) -> ObjectMesh:
+        """The object's mesh; with the previous revision, its frame is aligned to that one."""
         result = self.reconstructor.reconstruct(points_world)
         start = time.perf_counter()
         processed = postprocess(result.mesh, self.post)
-        frame = object_frame(processed.mesh, previous_yaw)
+        frame = object_frame(processed.mesh, previous.frame.yaw if previous else None)
+        if previous is not None:
+            frame = align_yaw_to_previous(processed.mesh, frame, previous.mesh_object)
         mesh_object = processed.mesh.copy().apply_transform(np.linalg.inv(frame.pose))
         timings = {**result.timings, "postprocess_s": time.perf_counter() - start}
         return ObjectMesh(processed.mesh, mesh_object, frame, processed.watertight, result.input_points, timings)

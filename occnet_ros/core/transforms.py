@@ -87,3 +87,42 @@ def object_frame(mesh: trimesh.Trimesh, previous_yaw: float | None = None) -> Ob
     pose[:3, :3] = rotation
     pose[:3, 3] = rotation @ ((low + high) / 2)
     return ObjectFrame(pose, high - low, yaw)
+
+
+def align_yaw_to_previous(
+    mesh: trimesh.Trimesh, frame: ObjectFrame, previous_object_mesh: trimesh.Trimesh, iterations: int = 10, samples: int = 2000
+) -> ObjectFrame:
+    """Re-orient a new object frame so the new mesh lines up with the previous revision.
+
+    Among the PCA yaw candidates (every 90 degrees) the one whose object-frame mesh is
+    closest (Chamfer) to the previous object-frame mesh wins; a few iterations of yaw-only
+    Procrustes (2-D Umeyama on nearest neighbours) then refine it. Symmetric or nearly square
+    objects thus keep their frame between updates instead of jumping by 90 or 180 degrees.
+    """
+    from scipy.spatial import cKDTree
+
+    previous = trimesh.sample.sample_surface(previous_object_mesh, samples, seed=1)[0]
+    tree = cKDTree(previous)
+    world = trimesh.sample.sample_surface(mesh, samples, seed=2)[0]
+
+    def local(yaw: float, center: np.ndarray) -> np.ndarray:
+        return (world - center) @ yaw_matrix(yaw)
+
+    def chamfer(points: np.ndarray) -> float:
+        return float(tree.query(points, workers=1)[0].mean() + cKDTree(points).query(previous, workers=1)[0].mean())
+
+    center = frame.pose[:3, 3]
+    yaw = min((wrap_angle(frame.yaw + k * np.pi / 2) for k in range(4)), key=lambda c: chamfer(local(c, center)))
+    for _ in range(iterations):
+        points = local(yaw, center)
+        matched = previous[tree.query(points, workers=1)[1]]
+        step = umeyama(points[:, :2], matched[:, :2])  # 2-D rigid: rotation about z + shift
+        yaw = wrap_angle(yaw - float(np.arctan2(step[1, 0], step[0, 0])))
+        center = center - yaw_matrix(yaw)[:, :2] @ step[:2, 2]
+    rotation = yaw_matrix(yaw)
+    local_vertices = (np.asarray(mesh.vertices) - center) @ rotation
+    low, high = local_vertices.min(axis=0), local_vertices.max(axis=0)
+    pose = np.eye(4)
+    pose[:3, :3] = rotation
+    pose[:3, 3] = center + rotation @ ((low + high) / 2)
+    return ObjectFrame(pose, high - low, yaw)

@@ -155,7 +155,7 @@ class ReconstructionNode(Node):
                 state = self.objects.get(obj_id)
                 if state is None:
                     continue
-                points, previous = state.points.copy(), state.result.frame.yaw if state.result else None
+                points, previous = state.points.copy(), state.result
                 self.busy = True
             try:
                 self.reconstruct(state, points, previous, requested)
@@ -167,9 +167,9 @@ class ReconstructionNode(Node):
         with self.lock:
             return not self.queue and not self.busy
 
-    def reconstruct(self, state: ObjectState, points: np.ndarray, previous_yaw: float | None, requested: float) -> None:
+    def reconstruct(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float) -> None:
         try:
-            result = self.pipeline.run(points, previous_yaw)
+            result = self.pipeline.run(points, previous)
             if not np.isfinite(result.mesh_world.vertices).all():
                 raise FloatingPointError("non-finite mesh vertices")
         except Exception as error:  # one object's failure must not stop the others
