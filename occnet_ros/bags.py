@@ -313,6 +313,10 @@ class BagInfo:
 def _open_reader(path: Path) -> Reader:
     if not path.exists():
         raise BagError(f"bag {path} does not exist")
+    if path.is_dir() and not (path / "metadata.yaml").exists():
+        held = ", ".join(sorted(p.name for p in path.iterdir())[:10]) or "nothing"
+        raise BagError(f"{path} is not a rosbag2 bag: the directory has no metadata.yaml (it holds {held}); "
+                       "give the bag directory, or a .mcap/.db3 file")
     try:
         reader = Reader(path)
         reader.open()

@@ -14,9 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from occnet_ros.launch_nodes import NodeEntry
-
-REPLAY = NodeEntry("replay", "replay_node", "occnet_ros.nodes.replay", "ReplayNode")
+from occnet_ros.launch_nodes import REPLAY
 
 
 def add_parsers(subparsers: argparse._SubParsersAction) -> dict:
@@ -74,15 +72,21 @@ def _params_file() -> Path:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from occnet_ros.bags import BagError, parse_topic_map, read_bag
-    from occnet_ros.nodes.common import ConfigurationError
 
     try:  # fail fast, with the bag's topics in the message, before ROS starts
         read_bag(args.bag, parse_topic_map(args.topic_map)).close()
     except (BagError, ValueError) as error:
         print(f"occnet replay: error: {error}", file=sys.stderr)
         return 2
+    try:
+        from occnet_ros.nodes import replay as _  # noqa: F401  (rclpy and the built messages)
+        from occnet_ros.runner import NodeRunner
+    except ImportError as error:
+        print(f"occnet replay: error: needs ROS 2 and the built, sourced occnet_ros package ({error}); "
+              "`occnet record` and occnet_ros.bags.read_bag work without", file=sys.stderr)
+        return 2
     from occnet_ros.launch_nodes import OBSERVATION
-    from occnet_ros.runner import NodeRunner
+    from occnet_ros.nodes.common import ConfigurationError
 
     overrides = {"replay": {"bag": str(args.bag), "rate": float(args.rate), "loop": bool(args.loop),
                             "topic_map": args.topic_map, "start_delay_s": float(args.start_delay)}}

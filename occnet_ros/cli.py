@@ -8,6 +8,9 @@ import logging
 import sys
 from pathlib import Path
 
+from occnet_ros.bags_cli import COMMANDS as BAG_COMMANDS
+from occnet_ros.bags_cli import add_parsers as add_bag_parsers
+
 
 def _add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="model file (default: the shipped one)")
@@ -59,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--json", type=Path)
     bench.add_argument("--runs", type=int, default=5)
     _add_extraction_args(bench)
+    add_bag_parsers(sub)
     return parser
 
 
@@ -142,6 +146,7 @@ COMMANDS = {
     "reconstruct": cmd_reconstruct,
     "eval": cmd_eval,
     "bench": cmd_bench,
+    **BAG_COMMANDS,
 }
 
 

@@ -111,11 +111,21 @@ HOLOLENS_SIM = (
     Param("mask_errors", True, "Realistic mask errors: eroded/dilated borders, missed instances, changing ids."),
 )
 
+REPLAY = (
+    Param("bag", "", "rosbag2 bag to replay: its directory, or a .mcap/.db3 file; empty = idle (with a warning)."),
+    Param("rate", 1.0, "Playback speed: 1.0 = as recorded, 2.0 = twice as fast, 0 = as fast as possible.", 0.0, 1000.0),
+    Param("loop", False, "Start over at the end; stamps are shifted by the bag's length each round, so time keeps increasing."),
+    Param("start_delay_s", 1.0, "Seconds between start-up and the first message, for subscribers to connect.", 0.0, 3600.0),
+    Param("topic_map", "", "Read a bag's own topic names as the known ones: comma-separated 'bag_topic:=known_topic' "
+                           "pairs, e.g. '/hl2/lt/depth:=/depth/image'."),
+)
+
 NODES: dict[str, tuple[Param, ...]] = {
     "observation": OBSERVATION,
     "reconstruction": RECONSTRUCTION,
     "unity_bridge": UNITY_BRIDGE,
     "hololens_sim": HOLOLENS_SIM,
+    "replay": REPLAY,
 }
 
 

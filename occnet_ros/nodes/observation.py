@@ -160,7 +160,6 @@ class ObservationNode(Node):
         for reason, n in result.skipped.items():
             self.skipped[f"instance_{reason}"] += n
         self.last_stamp = stamp
-        self.frames_processed += 1
         touched, merged = self.store.add_frame(result.views)
         for obj_id in merged:
             self.publish_removal(obj_id, depth_msg.header.stamp)
@@ -168,6 +167,7 @@ class ObservationNode(Node):
             self.publish_observation(obj_id, depth_msg.header.stamp, self.store.due_for_reconstruction(obj_id))
         if self.params["publish_clouds"]:
             self.publish_cloud(depth_msg.header.stamp)
+        self.frames_processed += 1  # last: a waiter on this count sees the frame's objects
 
     def header(self, stamp) -> Header:
         return Header(stamp=stamp, frame_id=self.params["world_frame"])

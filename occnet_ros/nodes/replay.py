@@ -29,20 +29,8 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from occnet_ros import parameters
-from occnet_ros.bags import CAMERA_POSE, DEPTH, TF, TF_STATIC, TOPICS, BagError, bag_info, normalise_topic, parse_topic_map, read_bag, stamp_to_ns
+from occnet_ros.bags import DEPTH, TF, TF_STATIC, TOPICS, BagError, bag_info, normalise_topic, parse_topic_map, read_bag, stamp_to_ns
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
-from occnet_ros.parameters import Param
-
-# The node's parameter specs. parameters.REPLAY is their home (one place for every node's
-# parameters); until it is there, the same specs are kept here.
-PARAMS: tuple[Param, ...] = getattr(parameters, "REPLAY", None) or (
-    Param("bag", "", "rosbag2 bag to replay: its directory, or a .mcap/.db3 file; empty = idle (with a warning)."),
-    Param("rate", 1.0, "Playback speed: 1.0 = as recorded, 2.0 = twice as fast, 0 = as fast as possible.", 0.0, 1000.0),
-    Param("loop", False, "Start over at the end; stamps are shifted by the bag's length each round, so time keeps increasing."),
-    Param("start_delay_s", 1.0, "Seconds between start-up and the first message, for subscribers to connect.", 0.0, 3600.0),
-    Param("topic_map", "", "Read a bag's own topic names as the known ones: comma-separated 'bag_topic:=known_topic' "
-                           "pairs, e.g. '/hl2/lt/depth:=/depth/image'."),
-)
 
 RELIABLE = dict(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # Reliable publishers match both reliable and best-effort (sensor-data) subscribers.
@@ -119,7 +107,7 @@ def publish_name(topic: str) -> str:
 class ReplayNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("replay", **kwargs)
-        self.params = declare_parameters(self, PARAMS)
+        self.params = declare_parameters(self, parameters.REPLAY)
         p = self.params
         self.published: Counter = Counter()
         self.loops = 0
@@ -164,13 +152,14 @@ class ReplayNode(Node):
         try:
             if self.stop.wait(self.params["start_delay_s"]):
                 return
-            offset = 0
+            offset, start_wall = 0, time.monotonic()
             while not self.stop.is_set():
-                span = self._play_once(offset)
+                span = self._play_once(offset, start_wall)
                 self.loops += 1
                 if span is None or not self.params["loop"]:
                     break
-                offset += span
+                offset += span  # the next round follows one frame period after this one's last frame
+                start_wall += span / 1e9 / self.params["rate"] if self.params["rate"] > 0 else 0.0
             if not self.stop.is_set():
                 counts = ", ".join(f"{t} x{n}" for t, n in self.published.items())
                 self.get_logger().info(f"replay finished after {self.loops} round(s): {counts}")
@@ -180,10 +169,11 @@ class ReplayNode(Node):
         finally:
             self.finished = True
 
-    def _play_once(self, offset_ns: int) -> int | None:
-        """Publish the bag once; the time shift for the next round (None when the bag is empty)."""
+    def _play_once(self, offset_ns: int, start_wall: float) -> int | None:
+        """Publish the bag once, its first message at start_wall (monotonic clock); returns the
+        time shift of the next round: the depth stamps' span plus one frame period (None if the
+        bag turned out empty or the node is stopping)."""
         rate = self.params["rate"]
-        start_wall = time.monotonic()
         first = last = None
         depth_stamps: list[int] = []
         messages = read_bag(self.bag, self.topic_map)
@@ -198,16 +188,17 @@ class ReplayNode(Node):
                     if delay > 0 and self.stop.wait(delay):
                         return None
                 if topic == TF_STATIC and offset_ns:
-                    continue  # already latched in the first round
-                if topic in (DEPTH, CAMERA_POSE):
-                    depth_stamps.append(ns)
+                    continue  # latched since the first round
+                if topic == DEPTH:
+                    depth_stamps.append(stamp_to_ns(msg.header.stamp))
                 self.publish(topic, to_ros(msg, offset_ns))
         finally:
             messages.close()
         if first is None:
             return None
-        period = (depth_stamps[-1] - depth_stamps[0]) // (len(depth_stamps) - 1) if len(depth_stamps) > 1 else 10**9
-        return last - first + max(period, 1)
+        if len(depth_stamps) > 1:
+            return depth_stamps[-1] - depth_stamps[0] + (depth_stamps[-1] - depth_stamps[0]) // (len(depth_stamps) - 1)
+        return last - first + 10**9
 
     def close(self) -> None:
         self.stop.set()
