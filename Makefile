@@ -36,7 +36,6 @@ help:
 	@echo "make lint   ruff"
 
 $(VENV)/.occnet-stamp: $(REQS)
-	@tools/ensure_system_deps.sh
 	@test -x $(VENV)/bin/python || python3 -m venv $(VENV) || \
 	  { echo "[occnet] ERROR: could not create $(VENV) (is python3-venv installed?)" >&2; exit 1; }
 	@echo "[occnet] installing pinned dependencies into .venv (ROS 2 Jazzy wheels, torch==2.13.0 CPU, ...)"
@@ -46,6 +45,7 @@ $(VENV)/.occnet-stamp: $(REQS)
 	@touch $@
 
 build: $(VENV_STAMP)
+	@tools/ensure_system_deps.sh
 	@mkdir -p log
 ifndef ROS_DISTRO
 	@tools/fix_wheel_cmake_paths.sh $(VENV)

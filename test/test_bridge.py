@@ -230,3 +230,29 @@ def test_first_frame_must_be_hello(server):
             return p.decode(await asyncio.wait_for(ws.recv(), 3))
 
     assert asyncio.run(rude()).fields["code"] == p.ErrorCode.HELLO_EXPECTED
+
+
+@pytest.mark.parametrize("frame", [p.header(p.FrameType.ERROR) + struct.pack("<HH", 99, 0),
+                                   p.header(p.FrameType.DROP_NOTICE) + struct.pack("<IIBI", 1, 1, 42, 10)])
+def test_unknown_enum_values_are_protocol_errors(frame):
+    with pytest.raises(p.ProtocolError, match="unknown"):
+        p.decode(frame)
+
+
+def test_evicting_a_client_that_does_not_read_does_not_stall_the_others():
+    s = BridgeServer(BridgeSettings(port=0, heartbeat_s=0.1, client_timeout_s=0.5))
+    port = s.start()
+
+    async def scenario():
+        async with connect(f"ws://127.0.0.1:{port}", max_queue=1) as silent:
+            await silent.send(p.encode_hello())
+            good = await run_client(f"ws://127.0.0.1:{port}", duration_s=3.0)
+            silent.transport.abort()
+            return good
+
+    try:
+        good = asyncio.run(scenario())
+    finally:
+        s.stop()
+        s.stop()  # idempotent
+    assert s.stats["evicted"] >= 1 and good.heartbeats >= 20

@@ -85,7 +85,10 @@ class BridgeServer:
 
     def stop(self) -> None:
         if self.loop is not None and self._stop is not None:
-            self.loop.call_soon_threadsafe(self._stop.set)
+            try:
+                self.loop.call_soon_threadsafe(self._stop.set)
+            except RuntimeError:  # already stopped: the loop is closed
+                pass
         if self.thread is not None:
             self.thread.join(timeout=5.0)
 
