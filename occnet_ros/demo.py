@@ -155,6 +155,20 @@ def report(nodes: dict, out: Path, listener: BridgeListener) -> list[dict]:
     return rows
 
 
+def record_bag(args: argparse.Namespace) -> None:
+    """The same simulated run as a rosbag2 bag, to replay with `occnet replay`."""
+    import shutil
+
+    from occnet_ros.bags import record_simulation
+    from occnet_ros.sim.hololens import SimSettings
+
+    bag = args.out / "sim.bag"
+    shutil.rmtree(bag, ignore_errors=True)
+    record_simulation(bag, SimSettings(seed=args.seed, num_objects=args.objects, num_frames=args.frames,
+                                       camera=args.camera, rate_hz=args.rate), args.frames)
+    print(f"recorded the simulated frames: {bag}  (replay: occnet replay {bag} --observe)")
+
+
 def main(argv: list[str] | None = None) -> int:
     from occnet_ros.runner import NodeRunner
 
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
 
         image = render_markers(MarkerArray(markers=list(markers.values())), args.out / "rviz_markers.png")
         print(f"markers as RViz shows them: {image}")
+        record_bag(args)
     finally:
         runner.shutdown()
     print(f"demo finished in {time.monotonic() - start:.0f} s")

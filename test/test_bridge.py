@@ -11,6 +11,7 @@ import pytest
 import transforms3d
 import trimesh
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from occnet_ros.bridge import protocol as p
 from occnet_ros.bridge.client import mesh_in_ros, run_client
@@ -202,23 +203,33 @@ def test_slow_client_gets_latest_only(server):
     assert len(sequences) < count and s.stats["coalesced"] > 0
 
 
-def test_malformed_client_frames_get_an_error_and_silent_clients_are_evicted(server):
+def test_malformed_or_oversized_client_frames_close_that_client_only(server):
     s = server()
 
-    async def misbehave():
-        async with connect(url(s)) as ws:
+    async def misbehave(payload: bytes):
+        async with connect(url(s), max_size=None) as ws:
             await ws.send(p.encode_hello())
-            await ws.send(b"\x01\x02")
+            await ws.send(payload)
             frames = []
             try:
                 while True:
                     frames.append(p.decode(await asyncio.wait_for(ws.recv(), 3)))
-            except Exception:
-                return frames
+            except ConnectionClosed:
+                return frames, ws.close_code
 
-    frames = asyncio.run(misbehave())
-    assert any(f.type == p.FrameType.ERROR and f.fields["code"] == p.ErrorCode.BAD_FRAME for f in frames)
-    assert s.stats["bad_frames"] == 1 and s.stats["evicted"] >= 1  # it never answered heartbeats
+    async def scenario():
+        good = asyncio.create_task(run_client(url(s), duration_s=3))
+        await asyncio.sleep(0.3)
+        bad, bad_code = await misbehave(b"\x01\x02")
+        _, big_code = await misbehave(b"\x07\x01\x00\x00" + bytes(200_000))  # over the 64 KiB client limit
+        s.publish(sample_update(11))
+        return await good, bad, bad_code, big_code
+
+    good, bad, bad_code, big_code = asyncio.run(scenario())
+    assert any(f.type == p.FrameType.ERROR and f.fields["code"] == p.ErrorCode.BAD_FRAME for f in bad)
+    assert bad_code == 1002 and big_code == 1009  # protocol error / message too big
+    assert s.stats["bad_frames"] == 1
+    assert 11 in good.meshes and not good.errors and not good.closed and good.heartbeats >= 5
 
 
 def test_first_frame_must_be_hello(server):

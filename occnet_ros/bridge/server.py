@@ -225,13 +225,16 @@ class BridgeServer:
                 client.last_heard = time.monotonic()
                 try:
                     frame = p.decode(raw)
+                    if frame.type != p.FrameType.HEARTBEAT:
+                        raise p.ProtocolError(f"clients may only send HEARTBEAT after HELLO, not {frame.type.name}")
                 except p.ProtocolError as error:
+                    # a malformed client frame closes that client only (after telling it why)
                     self.stats["bad_frames"] += 1
-                    client.control.append(p.encode_error(p.ErrorCode.BAD_FRAME, str(error)))
-                    client.wake.set()
-                    continue
-                if frame.type not in (p.FrameType.HEARTBEAT,):
-                    self.stats["bad_frames"] += 1
+                    log.warning("client %d sent a bad frame (%s); closing it", client.session, error)
+                    sender.cancel()
+                    await connection.send(p.encode_error(p.ErrorCode.BAD_FRAME, str(error)))
+                    await connection.close(code=1002, reason="bad frame")
+                    break
         except ConnectionClosed:
             pass
         finally:

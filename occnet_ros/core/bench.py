@@ -122,6 +122,9 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
 
     times, _ = time_runs(end_to_end, runs)
     records.append(record("end_to_end_cloud_to_mesh", times))
+    from occnet_ros.bridge.latency import latency_record
+
+    records += [latency_record(clients) for clients in (1, 10)]
     base = next(r["median_s"] for r in records if r["name"] == "reconstruct_dense_128_folded")
     for r in records:
         r["ratio_to_dense128"] = r["median_s"] / base
