@@ -70,3 +70,13 @@ def test_conv_onet_trains_with_the_same_pipeline(tmp_path):
     initial = train({**config, "train": {**config["train"], "out_dir": str(tmp_path / "conv0"), "max_steps": 1}})
     assert result["loss"] < 0.8 * initial["loss"]
     assert load_checkpoint(tmp_path / "conv" / "best.pt").model.config.model == "conv_onet"
+
+
+def test_resuming_with_another_architecture_names_both(tmp_path):
+    import pytest
+
+    config = tiny_config(tmp_path, 2)
+    train(config)
+    config["model"] = {**config["model"], "model": "conv_onet", "plane_resolution": 16, "unet_depth": 2}
+    with pytest.raises(ValueError, match="holds a 'onet' model .* asks for 'conv_onet'"):
+        train(config)

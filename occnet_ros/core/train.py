@@ -196,8 +196,12 @@ class Trainer:
         if not last.exists():
             return
         state = read_checkpoint(last, map_location=self.device)
-        if ModelConfig.from_dict(state["model_config"]) != self.model_config:
-            raise ValueError(f"{last} was trained with another architecture; use a new out_dir")
+        saved = ModelConfig.from_dict(state["model_config"])
+        if saved != self.model_config:
+            raise ValueError(
+                f"{last} holds a '{saved.model}' model ({saved.to_dict()}) but the config asks for "
+                f"'{self.model_config.model}' ({self.model_config.to_dict()}); use a new out_dir"
+            )
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
