@@ -26,11 +26,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="train a model from a YAML config")
-    train.add_argument("--config", type=Path, required=True)
+    train = sub.add_parser("train", help="train a model from a YAML config, or fine-tune a checkpoint (--init)")
+    train.add_argument("--config", type=Path, help="training config (optional with --init)")
+    train.add_argument("--init", type=Path, help="fine-tune: start from this checkpoint, keeping its architecture")
+    train.add_argument("--meshes", type=Path, help="train on this folder of meshes (DIR/train, DIR/val or every 5th file for val)")
     train.add_argument("--max-minutes", type=float, help="stop after this wall time (resumable)")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--out-dir", type=str)
+    train.add_argument("--batch-size", type=int)
 
     data = sub.add_parser("data", help="generate the cached training records of a config")
     data.add_argument("--config", type=Path, required=True)
@@ -88,12 +91,42 @@ def cmd_train(args: argparse.Namespace) -> int:
     from occnet_ros.core.config import load_config
     from occnet_ros.core.train import train
 
-    config = load_config(args.config)
-    overrides = {"max_minutes": args.max_minutes, "max_steps": args.max_steps, "out_dir": args.out_dir}
+    if args.config is None and args.init is None:
+        raise ValueError("occnet train needs --config, or --init CHECKPOINT (with --meshes DIR) to fine-tune")
+    config = load_config(args.config) if args.config else {}
+    if args.init:
+        config = fine_tune_config(config, args.init, args.meshes)
+    elif args.meshes:
+        config.setdefault("data", {})["sources"] = [{"type": "mesh_dir", "path": str(args.meshes)}]
+    overrides = {"max_minutes": args.max_minutes, "max_steps": args.max_steps, "out_dir": args.out_dir,
+                 "batch_size": args.batch_size}
     config.setdefault("train", {}).update({k: v for k, v in overrides.items() if v is not None})
     result = train(config)
     print(json.dumps(result))
     return 0
+
+
+def fine_tune_config(config: dict, init: Path, meshes: Path | None) -> dict:
+    """Fine-tuning: the checkpoint's architecture and input preparation, a gentler schedule,
+    the user's meshes as data (when given), a cache and output directory of their own."""
+    from occnet_ros.core.config import deep_update
+    from occnet_ros.core.model.checkpoint import read_checkpoint
+
+    state = read_checkpoint(init)
+    settings = state.get("settings", {})
+    name = (meshes or init).resolve().name
+    defaults = {
+        "data": {"cache_dir": f"data/cache/finetune-{name}",
+                 "example": {k: settings[k] for k in ("input_points", "fill", "align_yaw") if k in settings}},
+        "train": {"out_dir": f"runs/finetune-{name}", "lr": 1e-4, "max_steps": 1000, "validate_every": 100,
+                  "checkpoint_every": 50, "batch_size": 8},
+    }
+    config = deep_update(defaults, config)
+    config["model"] = state["model_config"]
+    config["train"]["init"] = str(init)
+    if meshes is not None:
+        config["data"]["sources"] = [{"type": "mesh_dir", "path": str(meshes)}]
+    return config
 
 
 def cmd_data(args: argparse.Namespace) -> int:

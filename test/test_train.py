@@ -80,3 +80,25 @@ def test_resuming_with_another_architecture_names_both(tmp_path):
     config["model"] = {**config["model"], "model": "conv_onet", "plane_resolution": 16, "unet_depth": 2}
     with pytest.raises(ValueError, match="holds a 'onet' model .* asks for 'conv_onet'"):
         train(config)
+
+
+def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint, monkeypatch):
+    import torch
+    import trimesh
+
+    from occnet_ros.cli import main
+
+    meshes = tmp_path / "mine"
+    meshes.mkdir()
+    for i in range(5):
+        trimesh.creation.cylinder(radius=0.04 + 0.01 * i, height=0.1 + 0.02 * i).export(meshes / f"cup{i}.ply")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--init", str(tiny_checkpoint), "--meshes", str(meshes), "--max-steps", "0"]) == 0
+    start = read_checkpoint(tmp_path / "runs" / "finetune-mine" / "last.pt")
+    init = read_checkpoint(tiny_checkpoint)
+    assert start["model_config"] == init["model_config"]
+    assert all(torch.equal(start["state_dict"][k], v) for k, v in init["state_dict"].items())
+    assert len(list((tmp_path / "data" / "cache" / "finetune-mine" / "val").glob("*.npz"))) == 1  # every 5th file
+    assert main(["train", "--init", str(tiny_checkpoint), "--meshes", str(meshes), "--max-steps", "3", "--batch-size", "2"]) == 0
+    tuned = read_checkpoint(tmp_path / "runs" / "finetune-mine" / "last.pt")
+    assert tuned["step"] == 3 and not all(torch.equal(tuned["state_dict"][k], v) for k, v in init["state_dict"].items())

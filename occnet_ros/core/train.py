@@ -47,6 +47,7 @@ class TrainSettings:
     seed: int = 0
     threads: int | None = None
     device: str = "auto"
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning); same architecture
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
@@ -176,6 +177,8 @@ class Trainer:
             self.model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
         )
         self.resume()
+        if self.step == 0 and self.settings.init:
+            self.initialise_from(Path(self.settings.init))
         self.net = DistributedDataParallel(self.model) if self.distributed else self.model
         log.info(
             "training %s on %s: %d train / %d val records, %d parameters",
@@ -190,6 +193,16 @@ class Trainer:
             fill=self.example_spec.fill,
             align_yaw=self.example_spec.align_yaw,
         )
+
+    def initialise_from(self, path: Path) -> None:
+        """Copy the weights of a checkpoint of the same architecture (fine-tuning start)."""
+        state = read_checkpoint(path, map_location=self.device)
+        saved = ModelConfig.from_dict(state["model_config"])
+        if saved != self.model_config:
+            raise ValueError(f"--init {path} holds a '{saved.model}' model ({saved.to_dict()}); the config asks for "
+                             f"'{self.model_config.model}' ({self.model_config.to_dict()})")
+        self.model.load_state_dict(state["state_dict"])
+        log.info("initialised from %s", path)
 
     def resume(self) -> None:
         last = self.out_dir / "last.pt"

@@ -83,12 +83,19 @@ def load_mesh(path: Path, up: str = "z") -> trimesh.Trimesh:
 
 
 def mesh_dir_items(split: str, root: Path, up: str = "z", scale: float = 1.0) -> list[Item]:
-    """Every mesh file under root/<split>/ (or under root itself for 'train')."""
-    folder = root / split if (root / split).is_dir() else (root if split == "train" else None)
-    if folder is None:
+    """Mesh files of a split: those under root/<split>/ when root has split folders; otherwise
+    every fifth file of root (sorted) is 'val' and the rest 'train'."""
+    if not root.is_dir():
+        raise FileNotFoundError(f"mesh folder not found: {root}")
+    has_splits = any((root / s).is_dir() for s in SPLITS)
+    folder = root / split if has_splits else root
+    if not folder.is_dir():
         return []
+    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MESH_SUFFIXES)
+    if not has_splits:
+        paths = [p for i, p in enumerate(paths) if (i % 5 == 4) == (split == "val")] if split != "test" else []
     items = []
-    for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in MESH_SUFFIXES):
+    for path in paths:
         name = f"mesh-{path.relative_to(root).with_suffix('').as_posix().replace('/', '_')}"
 
         def make(rng, spec, path=path, name=name):
