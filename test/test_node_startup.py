@@ -44,7 +44,7 @@ def test_node_declares_parameters_from_yaml_and_stops_cleanly(name, tmp_path, ti
             client = node.create_client(GetParameters, f"/{name}/get_parameters")
             assert spin_until([node], client.service_is_ready, timeout=60, context=context), process.poll()
             future = client.call_async(GetParameters.Request(names=list(expected)))
-            assert spin_until([node], future.done, context=context)
+            assert spin_until([node], future.done, timeout=60, context=context)
             values = [v for v in future.result().values]
             node.destroy_node()
         from rclpy.parameter import parameter_value_to_python
