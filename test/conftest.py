@@ -31,6 +31,24 @@ def repo() -> Path:
     return REPO
 
 
+@pytest.fixture
+def bridge_server():
+    """Factory of started bridge servers on free ports (fast heartbeats); all stopped after the test."""
+    from occnet_ros.bridge.server import BridgeServer, BridgeSettings
+
+    started = []
+
+    def make(**kwargs) -> BridgeServer:
+        s = BridgeServer(BridgeSettings(**{"port": 0, "heartbeat_s": 0.2, "client_timeout_s": 1.0, **kwargs}))
+        s.start()
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A small model trained for a few steps on a few procedural shapes (not for quality)."""

@@ -104,18 +104,8 @@ def test_out_of_range_index_is_rejected():
 
 
 @pytest.fixture
-def server():
-    servers = []
-
-    def make(**kwargs):
-        s = BridgeServer(BridgeSettings(port=0, heartbeat_s=0.2, client_timeout_s=1.0, **kwargs))
-        s.start()
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.stop()
+def server(bridge_server):
+    return bridge_server
 
 
 def url(server) -> str:

@@ -23,7 +23,6 @@ import transforms3d
 import trimesh
 
 from occnet_ros.bridge import protocol as p
-from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [ROOT / "unity/OccnetBridge/Protocol.cs", ROOT / "unity/OccnetBridge/BridgeClient.cs",
@@ -113,18 +112,8 @@ def bits(values) -> np.ndarray:
 
 
 @pytest.fixture
-def servers():
-    started = []
-
-    def make(**kwargs) -> BridgeServer:
-        s = BridgeServer(BridgeSettings(**{"port": 0, "heartbeat_s": 0.1, "client_timeout_s": 0.6, **kwargs}))
-        s.start()
-        started.append(s)
-        return s
-
-    yield make
-    for s in started:
-        s.stop()
+def servers(bridge_server):
+    return lambda **kwargs: bridge_server(**{"heartbeat_s": 0.1, "client_timeout_s": 0.6, **kwargs})
 
 
 def test_csharp_client_receives_meshes_bit_exact_in_ros_axes(client_exe, servers, tmp_path):
