@@ -156,7 +156,7 @@ def test_conv_onet_checkpoint_records_its_architecture(tmp_path):
     loaded = load_checkpoint(tmp_path / "c.pt")
     assert isinstance(loaded.model, ConvOccupancyNetwork) and loaded.model.config == CONV
     with pytest.raises(ValueError, match="divisible"):
-        build_model(ModelConfig(model="conv_onet", plane_resolution=20, unet_depth=3))
+        build_model(ModelConfig(model="conv_onet", plane_resolution=20, unet_depth=4))
 
 
 def test_plane_features_are_read_back_at_known_coordinates():

@@ -74,12 +74,14 @@ def scatter_mean(features: torch.Tensor, index: torch.Tensor, resolution: int) -
 
 
 class UNet2d(nn.Module):
-    """A small U-Net keeping channel count; depth levels of 2x downsampling."""
+    """A small U-Net with ``depth`` levels (channels C, 2C, 4C, ...; depth - 1 downsamplings),
+    returning C channels at the input resolution."""
 
     def __init__(self, channels: int, depth: int) -> None:
         super().__init__()
-        self.down = nn.ModuleList([self._block(channels * 2**i, channels * 2 ** (i + 1)) for i in range(depth)])
-        self.up = nn.ModuleList([self._block(channels * 2 ** (i + 1) + channels * 2**i, channels * 2**i) for i in reversed(range(depth))])
+        levels = range(depth - 1)
+        self.down = nn.ModuleList([self._block(channels * 2**i, channels * 2 ** (i + 1)) for i in levels])
+        self.up = nn.ModuleList([self._block(channels * 2 ** (i + 1) + channels * 2**i, channels * 2**i) for i in reversed(levels)])
         self.inp = self._block(channels, channels)
 
     @staticmethod

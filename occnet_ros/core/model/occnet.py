@@ -57,8 +57,8 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.model == "conv_onet":
         from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
 
-        if config.plane_resolution % 2**config.unet_depth:
-            raise ValueError(f"plane_resolution {config.plane_resolution} must be divisible by 2^unet_depth")
+        if config.plane_resolution % 2 ** (config.unet_depth - 1):
+            raise ValueError(f"plane_resolution {config.plane_resolution} must be divisible by 2^(unet_depth - 1)")
         return ConvOccupancyNetwork(config)
     return OccupancyNetwork(config)
 
