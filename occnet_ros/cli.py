@@ -51,6 +51,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--meshes", type=Path, help="folder of ground-truth meshes (default: procedural shapes of --split)")
     evaluate.add_argument("--split", default="test", choices=["val", "test"], help="procedural split when no --meshes")
     evaluate.add_argument("--per-category", type=int, default=2, help="procedural shapes per category when no --meshes")
+    evaluate.add_argument("--categories", help="procedural categories when no --meshes, comma-separated (default: all 10; "
+                          "'primitives' = category-free shapes)")
     evaluate.add_argument("--views", default="5", help="number(s) of views, e.g. 5 or 1,3,5,10")
     evaluate.add_argument("--methods", default="occnet,tsdf,poisson,hull")
     evaluate.add_argument("--json", type=Path, help="write the per-object records here")

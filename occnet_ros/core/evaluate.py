@@ -198,7 +198,8 @@ def run_eval_command(args) -> int:
         from occnet_ros.cli import _load_reconstructor
 
         reconstructor = _load_reconstructor(args)
-    objects = folder_objects(args.meshes, args.up) if args.meshes else procedural_objects(args.per_category, split=args.split)
+    categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
+    objects = folder_objects(args.meshes, args.up) if args.meshes else procedural_objects(args.per_category, categories, args.split)
     runner = MethodRunner(RecordSpec(), reconstructor)
     records, kept = run_eval(objects, view_counts, methods, runner, args.seed, args.limit,
                              keep_meshes=4 if args.report else 0, samples=args.surface_samples)

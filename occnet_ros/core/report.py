@@ -109,7 +109,7 @@ def write_report(out_dir: Path, rows, records, kept, view_counts: list[int], arg
     (out_dir / "records.json").write_text(json.dumps(records, indent=1))
     command = "occnet eval " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in args.items()
-        if k in ("meshes", "split", "per_category", "views", "methods", "limit", "seed", "checkpoint") and v is not None
+        if k in ("meshes", "split", "per_category", "categories", "views", "methods", "limit", "seed", "checkpoint") and v is not None
     )
     text = [
         "# occnet_ros evaluation",
