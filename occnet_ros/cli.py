@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-steps", type=int)
     train.add_argument("--out-dir", type=str)
     train.add_argument("--batch-size", type=int)
+    train.add_argument("--threads", type=int, help="torch CPU threads")
 
     data = sub.add_parser("data", help="generate the cached training records of a config")
     data.add_argument("--config", type=Path, required=True)
@@ -101,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     elif args.meshes:
         config.setdefault("data", {})["sources"] = [{"type": "mesh_dir", "path": str(args.meshes)}]
     overrides = {"max_minutes": args.max_minutes, "max_steps": args.max_steps, "out_dir": args.out_dir,
-                 "batch_size": args.batch_size}
+                 "batch_size": args.batch_size, "threads": args.threads}
     config.setdefault("train", {}).update({k: v for k, v in overrides.items() if v is not None})
     result = train(config)
     print(json.dumps(result))
