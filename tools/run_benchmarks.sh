@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # The commands behind docs/benchmarks.md. Run after `make build`, from the repository root:
 #   tools/run_benchmarks.sh models/onet_procedural.pt [models/conv_onet_procedural.pt]
-# Writes docs/eval/<model name>/...; the first model also gets the classical baselines.
+# Writes docs/eval/<model name>/...; the first model also gets the classical baselines
+# (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run).
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH AMENT_PREFIX_PATH=$PWD/.venv
 # shellcheck disable=SC1091
 . install/setup.bash
 occnet() { python -P -m occnet_ros.cli "$@"; }
-first=1
+first=${BASELINES:-1}
 for model in "$@"; do
   name=$(basename "$model" .pt)
   out=docs/eval/$name
