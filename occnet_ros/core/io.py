@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_MODEL_NAME = "onet_procedural.pt"
+DEFAULT_MODEL_NAME = "conv_onet_procedural.pt"  # the measured winner (models/README.md)
 
 
 def read_points(path: str | Path, up: str = "z") -> np.ndarray:
