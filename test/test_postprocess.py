@@ -76,3 +76,21 @@ def test_frame_of_a_square_object_stays_put_between_updates():
         pca = object_frame(turned, previous_yaw=first.yaw + yaw - 0.03)
         aligned = align_yaw_to_previous(turned, pca, previous_object)
         assert abs(wrap_angle(aligned.yaw - (first.yaw + 0.03))) < 0.02
+
+
+def test_decimating_thin_parts_keeps_the_mesh_closed():
+    """Marching cubes of a chair (thin legs and slats) decimated to 2,000 faces stays watertight."""
+    import torch
+
+    from occnet_ros.core.data.procedural import make_shape
+    from occnet_ros.core.data.sampling import occupancy
+    from occnet_ros.core.extract import ExtractionSettings, extract_mesh
+
+    chair = make_shape("chair", np.random.default_rng(3))
+    chair.apply_scale(1.0 / np.ptp(chair.bounds, axis=0).max()).apply_translation(-chair.bounds.mean(axis=0))
+    fn = lambda p: torch.from_numpy(np.where(occupancy(chair, p.numpy()), 5.0, -5.0).astype(np.float32))  # noqa: E731
+    marched = extract_mesh(fn, ExtractionSettings(32, 2, 0.5)).mesh
+    result = postprocess(marched, PostprocessSettings(max_triangles=2000))
+    assert marched.is_watertight and len(marched.faces) > 10_000
+    assert result.watertight and len(result.mesh.faces) <= 2000
+    assert result.mesh.volume == pytest.approx(marched.volume, rel=0.15)

@@ -5,8 +5,10 @@
 # (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run).
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH AMENT_PREFIX_PATH=$PWD/.venv
+set +u  # colcon's setup scripts read unset variables
 # shellcheck disable=SC1091
 . install/setup.bash
+set -u
 occnet() { python -P -m occnet_ros.cli "$@"; }
 first=${BASELINES:-1}
 for model in "$@"; do
@@ -18,8 +20,8 @@ for model in "$@"; do
   # held-out procedural test split (seeds never used in training), 5 views, 2 shapes per category
   occnet eval --checkpoint "$model" --split test --per-category 2 --views 5 --methods "$methods" \
     --json "$out/test_5views.json" --report "$out/test_5views"
-  # quality vs number of views, 1 shape per category
-  occnet eval --checkpoint "$model" --split test --per-category 1 --views 1,3,5,10 --methods "$methods" \
+  # quality vs number of views, one shape of each of the first 5 categories
+  occnet eval --checkpoint "$model" --split test --per-category 1 --limit 5 --views 1,3,5,10 --methods "$methods" \
     --surface-samples 30000 --json "$out/views.json" --report "$out/views"
   # category-free shapes no model was trained on ("unseen")
   occnet eval --checkpoint "$model" --split test --categories primitives --per-category 6 --views 5 --methods "$methods" \

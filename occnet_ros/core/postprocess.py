@@ -35,12 +35,18 @@ def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[t
     return trimesh.util.concatenate(keep), len(parts) - len(keep)
 
 
-def decimate(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
-    """Quadric decimation (fast-simplification) to at most max_triangles faces."""
+def _quadric_open3d(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
+    import open3d as o3d
+
+    legacy = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, dtype=np.float64)),
+                                       o3d.utility.Vector3iVector(np.asarray(mesh.faces, dtype=np.int32)))
+    out = legacy.simplify_quadric_decimation(target_number_of_triangles=max_triangles)
+    return trimesh.Trimesh(np.asarray(out.vertices), np.asarray(out.triangles), process=True)
+
+
+def _quadric_fast(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
     import fast_simplification
 
-    if len(mesh.faces) <= max_triangles:
-        return mesh
     target = 1.0 - max_triangles / len(mesh.faces)
     for reduction in (target, min(target + 0.02, 0.999), min(target + 0.05, 0.999)):
         points, faces = fast_simplification.simplify(
@@ -48,8 +54,43 @@ def decimate(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
         )
         out = trimesh.Trimesh(points, faces, process=True)
         if len(out.faces) <= max_triangles:
-            return out
+            break
     return out
+
+
+def decimate(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
+    """Quadric decimation to at most max_triangles faces, preferring a result that stays closed.
+
+    open3d's quadric decimation kept every reconstructed mesh we tried closed, where
+    fast-simplification sometimes pinched thin parts (chair legs, shelf boards) into
+    non-manifold edges; fast-simplification is the second choice.
+    """
+    if len(mesh.faces) <= max_triangles:
+        return mesh
+    first = _quadric_open3d(mesh, max_triangles)
+    if first.is_watertight and len(first.faces) <= max_triangles:
+        return first
+    second = _quadric_fast(mesh, max_triangles)
+    return second if second.is_watertight or len(first.faces) > max_triangles else first
+
+
+def watertight_remesh(mesh: trimesh.Trimesh, max_triangles: int, smoothing_iterations: int) -> trimesh.Trimesh:
+    """A closed re-mesh with at most max_triangles faces: fill the mesh's voxels and run marching
+    cubes (closed by construction), coarsening the voxels until the face budget is met.
+
+    Used when quadric decimation breaks watertightness (it can pinch thin parts into
+    non-manifold edges); neither fast-simplification nor open3d guarantees a closed result.
+    """
+    pitch = float(np.ptp(mesh.bounds, axis=0).max()) / 64
+    for _ in range(20):
+        voxels = mesh.voxelized(pitch).fill()
+        remeshed = voxels.marching_cubes.apply_transform(voxels.transform)  # index -> world
+        if len(remeshed.faces) <= max_triangles:
+            break
+        pitch *= 1.25
+    if smoothing_iterations > 0:
+        trimesh.smoothing.filter_taubin(remeshed, iterations=smoothing_iterations)
+    return remeshed
 
 
 def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = PostprocessSettings()) -> PostprocessResult:
@@ -59,7 +100,11 @@ def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = Postproce
     mesh, removed = drop_small_components(mesh.copy(), settings.min_component_fraction)
     if settings.smoothing_iterations > 0:
         trimesh.smoothing.filter_taubin(mesh, iterations=settings.smoothing_iterations)
-    mesh = decimate(mesh, settings.max_triangles)
+    decimated = decimate(mesh, settings.max_triangles)
+    if mesh.is_watertight and not decimated.is_watertight:
+        log.info("decimation opened the mesh; re-meshing through voxels instead")
+        decimated = watertight_remesh(mesh, settings.max_triangles, settings.smoothing_iterations)
+    mesh = decimated
     if len(mesh.faces) > settings.max_triangles:
         raise RuntimeError(f"decimation left {len(mesh.faces)} > {settings.max_triangles} triangles")
     mesh.fix_normals()

@@ -102,7 +102,7 @@ class ToFNoise:
         pick = jump & (rng.random(depth.shape) < self.flying_pixel_prob)
         mix = rng.random(depth.shape).astype(np.float32)
         out = depth.copy()
-        out[pick] = (filled * (1 - mix) + right * mix)[pick]
+        out[pick] = filled[pick] * (1 - mix[pick]) + right[pick] * mix[pick]
         return out
 
 
