@@ -66,6 +66,9 @@ OBSERVATION = (
     Param("reconstruct_period_s", 0.0, "Also request one for every updated object at this period; 0 = off.", 0.0, 3600.0),
     Param("outlier_neighbors", 12, "Statistical outlier removal per view: neighbours considered; 0 = off.", 0, 1000),
     Param("outlier_std_ratio", 2.5, "Statistical outlier removal: distance threshold in standard deviations.", 0.1, 100.0),
+    Param("mask_erosion_px", 1, "Drop this many border pixels of every instance mask (segmenter errors, mixed depth).", 0, 20),
+    Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected by gaps under this "
+          "(drops mask spill onto the background across depth jumps); 0 = off.", 0.0, 1.0),
     Param("publish_clouds", True, "Publish the accumulated clouds of all objects on 'objects/cloud' for RViz."),
 )
 

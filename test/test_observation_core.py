@@ -162,3 +162,21 @@ def test_transform_buffer_chains_and_interpolates():
         buffer.lookup("map", "camera", 2.0)  # TF has not caught up yet
     with pytest.raises(TransformUnavailable):
         buffer.lookup("map", "elsewhere", 0.5)
+
+
+def test_mask_spill_onto_the_background_is_dropped():
+    """A dilated mask puts wall pixels into the can's instance; only the can's points survive."""
+    from scipy import ndimage
+
+    can = trimesh.creation.cylinder(radius=0.05, height=0.12, sections=32).apply_translation([0, 0, 0.8])
+    wall = trimesh.creation.box([0.05, 3.0, 3.0]).apply_translation([-1.0, 0, 1.0])
+    pose = look_at(np.array([1.2, 0.0, 1.1]), np.array([0.0, 0.0, 0.8]))
+    depth, geometry = render_depth(raycasting_scene([can, wall]), HL2_LONG_THROW, pose)
+    mask = ndimage.binary_dilation(geometry == 0, iterations=2).astype(np.uint16)
+    settings = FrameSettings(voxel_size_m=0.0, outlier_neighbors=0, min_instance_points=20)
+    views = split_instances(depth, HL2_LONG_THROW, mask, [InstanceInfo(1, "can")], pose, 0.0, settings).views
+    radial = np.linalg.norm(views[0].points[:, :2], axis=1)
+    assert radial.max() < 0.06
+    spilled = split_instances(depth, HL2_LONG_THROW, mask, [InstanceInfo(1, "can")], pose, 0.0,
+                              FrameSettings(voxel_size_m=0.0, outlier_neighbors=0, min_instance_points=20, cluster_radius_m=0.0)).views
+    assert np.linalg.norm(spilled[0].points[:, :2], axis=1).max() > 0.5  # without the filter the wall gets in

@@ -44,6 +44,8 @@ class FrameSettings:
     skip_classes: tuple[str, ...] = ("glass", "window", "mirror", "bottle-glass", "wine glass")
     outlier_neighbors: int = 12
     outlier_std_ratio: float = 2.5
+    cluster_radius_m: float = 0.03
+    mask_erosion_px: int = 1
 
 
 @dataclass
@@ -70,6 +72,40 @@ def remove_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.
     distances, _ = cKDTree(points).query(points, k=neighbors + 1, workers=1)
     mean = distances[:, 1:].mean(axis=1)
     return points[mean <= mean.mean() + std_ratio * mean.std()]
+
+
+def erode_instances(ids: np.ndarray, iterations: int) -> np.ndarray:
+    """Instance ids with every instance's border pixels (a 4-neighbour differs) set to 0.
+
+    Mask borders are where segmenters err and where depth has mixed (flying) pixels; dropping
+    them keeps background out of the object's points at little cost.
+    """
+    out = ids.copy()
+    for _ in range(iterations):
+        padded = np.pad(out, 1, mode="edge")
+        centre = padded[1:-1, 1:-1]
+        border = ((padded[:-2, 1:-1] != centre) | (padded[2:, 1:-1] != centre)
+                  | (padded[1:-1, :-2] != centre) | (padded[1:-1, 2:] != centre))
+        out[border] = 0
+    return out
+
+
+def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:
+    """The largest group of points connected by gaps under radius.
+
+    A segmenter's mask border spills onto the background (dilated masks, flying pixels); those
+    points lie across a depth jump from the object and form separate groups, which would
+    stretch the object's canonical box and ruin the completion.
+    """
+    if radius <= 0 or len(points) < 3:
+        return points
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    pairs = cKDTree(points).query_pairs(radius, output_type="ndarray")
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(len(points), len(points)))
+    _, labels = connected_components(graph, directed=False)
+    return points[labels == np.bincount(labels).argmax()]
 
 
 def mask_in_depth_camera(
@@ -102,6 +138,7 @@ def split_instances(
     camera; otherwise ids_image must be pixel-aligned with the depth image.
     """
     result = FrameResult()
+    ids_image = erode_instances(ids_image, settings.mask_erosion_px) if settings.mask_erosion_px else ids_image
     if mask_camera is None:
         if ids_image.shape != depth_m.shape:
             raise ValueError(f"mask {ids_image.shape} and depth {depth_m.shape} sizes differ and no mask camera is given")
@@ -130,6 +167,7 @@ def split_instances(
             continue
         cam_points = voxel_downsample(groups[info.id], settings.voxel_size_m)
         cam_points = remove_outliers(cam_points, settings.outlier_neighbors, settings.outlier_std_ratio)
+        cam_points = largest_cluster(cam_points, settings.cluster_radius_m)
         if len(cam_points) > settings.max_points_per_view:
             rng = np.random.default_rng(info.id)
             cam_points = cam_points[rng.choice(len(cam_points), settings.max_points_per_view, replace=False)]

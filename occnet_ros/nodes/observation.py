@@ -81,7 +81,8 @@ class ObservationNode(Node):
             max_points_per_view=p["max_points_per_view"], voxel_size_m=p["voxel_size_m"],
             min_instance_points=p["min_instance_points"], min_score=p["min_score"],
             skip_classes=tuple(p["skip_classes"]), outlier_neighbors=p["outlier_neighbors"],
-            outlier_std_ratio=p["outlier_std_ratio"],
+            outlier_std_ratio=p["outlier_std_ratio"], cluster_radius_m=p["cluster_radius_m"],
+            mask_erosion_px=p["mask_erosion_px"],
         )
 
     def _subscribe_inputs(self) -> None:
