@@ -17,8 +17,9 @@ from occnet_ros.msg import InstanceInfo, ReconstructedObject, Segmentation
 from occnet_ros.nodes.conversions import array_to_image, camera_info_from_intrinsics, matrix_to_transform, mesh_from_msg, pose_to_matrix
 from occnet_ros.sim.hololens import HEADSET_TO_OPTICAL, HoloLensSimulator, SimSettings
 
-# The shipped model on one simulated object seen in 8 frames must reach at least this F@1%.
-F_SCORE_THRESHOLD = 0.3
+# The shipped default model on one simulated object seen in 8 frames must reach at least this
+# F@1% (measured 0.75 when it was committed).
+F_SCORE_THRESHOLD = 0.5
 
 
 def frames_as_messages(sim: HoloLensSimulator, count: int):
