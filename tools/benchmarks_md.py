@@ -68,7 +68,7 @@ Time per object on this 2-core CPU (occnet: network + MISE 32->128 + post-proces
 
 {table(models, "unseen_5views.json")}
 
-## Quality against the number of views (test split, one object per category)
+## Quality against the number of views (test split: one chair, table, mug, bottle and cabinet)
 
 {table(models, "views.json")}
 
@@ -83,6 +83,10 @@ Time per object on this 2-core CPU (occnet: network + MISE 32->128 + post-proces
 {chr(10).join(f'![{p.stem}](eval/{first}/test_5views/{p.name})' for p in pictures if p.name != 'fscore_vs_views.png')}
 
 ## Timings (`occnet bench`, medians of 3 runs, ratios against the dense 128^3 grid of the same run)
+
+Ratios compare paths measured side by side in one run. Absolute seconds depend on the machine
+and its load (the two models' benches ran at the same time on the 2 cores). `iou_vs_dense128`
+is the volumetric IoU of each mesh against the dense 128^3 mesh of the same model.
 
 {bench_table(models)}
 """
