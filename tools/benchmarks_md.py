@@ -36,13 +36,15 @@ def table(models: list[str], name: str) -> str:
 
 
 def bench_table(models: list[str]) -> str:
-    lines = ["| model | stage | median s | p90 s | ratio to dense 128^3 | points evaluated | IoU vs dense 128^3 |", "|---|---|---|---|---|---|---|"]
+    lines = ["| model | stage | median s | p90 s | p99 s | ratio to dense 128^3 | points evaluated | IoU vs dense 128^3 |",
+             "|---|---|---|---|---|---|---|---|"]
     machine = ""
     for model in models:
         for r in load(DOCS / "eval" / model / "bench.json"):
             machine = r.get("machine", machine)
             iou = r.get("iou_vs_dense128")
-            lines.append(f"| {model} | {r['name']} | {r['median_s']:.4f} | {r['p90_s']:.4f} | {r['ratio_to_dense128']:.3f} | "
+            p99 = f"{r['p99_s']:.4f}" if "p99_s" in r else ""
+            lines.append(f"| {model} | {r['name']} | {r['median_s']:.4f} | {r['p90_s']:.4f} | {p99} | {r['ratio_to_dense128']:.3f} | "
                          f"{r.get('evaluated_points', '')} | {'' if iou is None else f'{iou:.3f}'} |")
     return "\n".join(lines) + (f"\n\nMachine: `{machine}`" if machine else "")
 
