@@ -17,9 +17,8 @@ import trimesh
 from scipy import ndimage
 from skimage import measure
 
-from occnet_ros.core.normalize import PADDING, UNIT_BOX_HALF
+from occnet_ros.core.normalize import BOX_HALF
 
-BOX_HALF = UNIT_BOX_HALF + PADDING / 2  # [-0.55, 0.55]^3
 LogitFunction = Callable[[torch.Tensor], torch.Tensor]
 
 

@@ -14,10 +14,11 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from occnet_ros.core.data.sampling import occupancy
+from occnet_ros.core.normalize import BOX_HALF
 
 SURFACE_SAMPLES = 100_000
 IOU_SAMPLES = 100_000
-IOU_BOX_HALF = 0.55
+IOU_BOX_HALF = BOX_HALF
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 
 UNIT_BOX_HALF = 0.5  # the network's box is [-0.5, 0.5]^3
 PADDING = 0.1  # queries and extraction cover [-0.55, 0.55]^3 (ONet's padding)
+BOX_HALF = UNIT_BOX_HALF + PADDING / 2  # half side of the padded box: 0.55
 MIN_EXTENT_M = 1e-3  # a cloud smaller than 1 mm in every direction cannot be reconstructed
 
 

@@ -111,10 +111,15 @@ def mesh_to_msg(mesh: trimesh.Trimesh) -> Mesh:
     return msg
 
 
-def mesh_from_msg(msg: Mesh) -> trimesh.Trimesh:
+def mesh_arrays_from_msg(msg: Mesh) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3) float64, faces (T, 3) int64) of a shape_msgs/Mesh."""
     vertices = np.array([[p.x, p.y, p.z] for p in msg.vertices], dtype=np.float64).reshape(-1, 3)
     faces = np.array([list(t.vertex_indices) for t in msg.triangles], dtype=np.int64).reshape(-1, 3)
-    return trimesh.Trimesh(vertices, faces, process=False)
+    return vertices, faces
+
+
+def mesh_from_msg(msg: Mesh) -> trimesh.Trimesh:
+    return trimesh.Trimesh(*mesh_arrays_from_msg(msg), process=False)
 
 
 def matrix_to_pose(matrix: np.ndarray) -> Pose:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from rclpy.node import Node
 
 from occnet_ros import parameters
@@ -12,12 +11,12 @@ from occnet_ros.bridge.protocol import MeshUpdate
 from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
+from occnet_ros.nodes.conversions import mesh_arrays_from_msg
 from occnet_ros.nodes.reconstruction import LATCHED
 
 
 def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
-    vertices = np.array([[v.x, v.y, v.z] for v in msg.mesh.vertices], dtype=np.float64).reshape(-1, 3)
-    faces = np.array([list(t.vertex_indices) for t in msg.mesh.triangles], dtype=np.int64).reshape(-1, 3)
+    vertices, faces = mesh_arrays_from_msg(msg.mesh)
     q, t = msg.pose.orientation, msg.pose.position
     return MeshUpdate.from_ros(msg.id, msg.revision, msg.class_name, [t.x, t.y, t.z], [q.x, q.y, q.z, q.w],
                                [msg.scale.x, msg.scale.y, msg.scale.z], vertices, faces)

@@ -15,9 +15,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from occnet_ros.core.model.encoder import ResidualFC
-from occnet_ros.core.normalize import PADDING, UNIT_BOX_HALF
+from occnet_ros.core.normalize import BOX_HALF
 
-BOX_HALF = UNIT_BOX_HALF + PADDING / 2
 PLANES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
 
 
