@@ -112,13 +112,15 @@ def test_checkpoint_with_wrong_shapes_or_version_fails(tmp_path):
 
 CONV = ModelConfig(model="conv_onet", latent_dim=8, encoder_hidden=16, encoder_blocks=3, decoder_hidden=16,
                    decoder_blocks=2, plane_resolution=16, unet_depth=2)
+CONV_GRID = ModelConfig(**{**CONV.to_dict(), "feature": "grid", "grid_resolution": 8})
 
 
-def test_conv_onet_shapes_and_permutation_invariance():
+@pytest.mark.parametrize("config", [CONV, CONV_GRID], ids=["planes", "grid"])
+def test_conv_onet_shapes_and_permutation_invariance(config):
     from occnet_ros.core.model.occnet import build_model
 
     torch.manual_seed(0)
-    model = build_model(CONV).eval()
+    model = build_model(config).eval()
     points = torch.rand(2, 100, 3) - 0.5
     queries = torch.rand(2, 30, 3) - 0.5
     logits = model(points, queries)
@@ -128,12 +130,13 @@ def test_conv_onet_shapes_and_permutation_invariance():
     assert torch.allclose(fn(queries[0]), logits[0], atol=1e-5)
 
 
-def test_conv_onet_features_are_local():
+@pytest.mark.parametrize("config", [CONV, CONV_GRID], ids=["planes", "grid"])
+def test_conv_onet_features_are_local(config):
     """Moving input points far from a query changes its logit less than moving points near it."""
     from occnet_ros.core.model.occnet import build_model
 
     torch.manual_seed(1)
-    model = build_model(CONV).eval()
+    model = build_model(config).eval()
     with torch.no_grad():
         for param in model.parameters():
             param.add_(0.2 * torch.randn_like(param))
@@ -147,16 +150,38 @@ def test_conv_onet_features_are_local():
     assert (model(near, query) - base).abs() > (model(far, query) - base).abs()
 
 
-def test_conv_onet_checkpoint_records_its_architecture(tmp_path):
+@pytest.mark.parametrize("config", [CONV, CONV_GRID], ids=["planes", "grid"])
+def test_conv_onet_checkpoint_records_its_architecture(tmp_path, config):
     from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
     from occnet_ros.core.model.occnet import build_model
 
-    model = build_model(CONV).eval()
+    torch.manual_seed(0)
+    model = build_model(config).eval()
     save_checkpoint(tmp_path / "c.pt", model, InferenceSettings())
     loaded = load_checkpoint(tmp_path / "c.pt")
-    assert isinstance(loaded.model, ConvOccupancyNetwork) and loaded.model.config == CONV
-    with pytest.raises(ValueError, match="divisible"):
+    assert isinstance(loaded.model, ConvOccupancyNetwork) and loaded.model.config == config
+    points, queries = torch.rand(1, 50, 3) - 0.5, torch.rand(1, 20, 3) - 0.5
+    assert torch.equal(loaded.model(points, queries), model(points, queries))
+    with pytest.raises(ValueError, match="plane_resolution 20 must be divisible"):
         build_model(ModelConfig(model="conv_onet", plane_resolution=20, unet_depth=4))
+    with pytest.raises(ValueError, match="grid_resolution 12 must be divisible"):
+        build_model(ModelConfig(model="conv_onet", feature="grid", grid_resolution=12, unet_depth=4))
+    with pytest.raises(ValueError, match="feature must be one of"):
+        ModelConfig.from_dict({"model": "conv_onet", "feature": "octree"})
+
+
+def test_grid_features_are_read_back_at_known_coordinates():
+    """A 3D grid whose feature is a known ramp along each axis is sampled exactly at query coordinates."""
+    from occnet_ros.core.model.conv_onet import BOX_HALF, GRID, LocalDecoder
+
+    resolution = 8
+    centres = (torch.arange(resolution) + 0.5) / resolution
+    shape = (1, 1, resolution, resolution, resolution)  # (B, C, D, H, W): W is axis 0 (x)
+    ramps = [centres.view(1, 1, 1, 1, -1).expand(shape), centres.view(1, 1, 1, -1, 1).expand(shape), centres.view(1, 1, -1, 1, 1).expand(shape)]
+    queries = torch.tensor([[[0.1, -0.2, 0.3], [-0.3, 0.25, -0.05]]])  # inside the outermost cell centres
+    for axis, ramp in enumerate(ramps):
+        read = LocalDecoder.sample([ramp], queries, GRID)[0, :, 0]
+        assert torch.allclose(read, queries[0, :, axis] / (2 * BOX_HALF) + 0.5, atol=1e-5), axis
 
 
 def test_plane_features_are_read_back_at_known_coordinates():
@@ -176,7 +201,8 @@ def test_plane_features_are_read_back_at_known_coordinates():
     assert torch.allclose(xy, expected_x, atol=1e-5) and torch.allclose(xz, expected_z, atol=1e-5)
 
 
-def test_mise_on_the_local_model_matches_the_dense_grid():
+@pytest.mark.parametrize("config", [CONV, CONV_GRID], ids=["planes", "grid"])
+def test_mise_on_the_local_model_matches_the_dense_grid(config):
     import numpy as np
 
     from occnet_ros.core.extract import ExtractionSettings, extract_mesh
@@ -184,7 +210,7 @@ def test_mise_on_the_local_model_matches_the_dense_grid():
     from occnet_ros.core.model.occnet import build_model
 
     torch.manual_seed(0)
-    model = build_model(CONV).eval()
+    model = build_model(config).eval()
     with torch.no_grad():  # make the function a blob around the input: bias the output by distance
         model.decoder.fc_out.bias.fill_(2.0)
     cloud = (torch.rand(300, 3) - 0.5) * 0.5

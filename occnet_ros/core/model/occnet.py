@@ -23,8 +23,10 @@ class ModelConfig:
     encoder_blocks: int = 5
     decoder_hidden: int = 128
     decoder_blocks: int = 5
-    plane_resolution: int = 64  # conv_onet only
+    plane_resolution: int = 64  # conv_onet only: cells per side of each feature plane
     unet_depth: int = 4  # conv_onet only
+    feature: str = "planes"  # conv_onet only: "planes" (three axis-aligned planes) or "grid" (one 3D grid)
+    grid_resolution: int = 16  # conv_onet with feature "grid": cells per side of the grid
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -39,7 +41,10 @@ class ModelConfig:
     def validate(self) -> None:
         if self.model not in MODELS:
             raise ValueError(f"model must be one of {MODELS}, got {self.model!r}")
-        for name in ("latent_dim", "encoder_hidden", "encoder_blocks", "decoder_hidden", "decoder_blocks", "plane_resolution", "unet_depth"):
+        if self.feature not in FEATURES:
+            raise ValueError(f"model config feature must be one of {FEATURES}, got {self.feature!r}")
+        for name in ("latent_dim", "encoder_hidden", "encoder_blocks", "decoder_hidden", "decoder_blocks", "plane_resolution", "unet_depth",
+                     "grid_resolution"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
@@ -49,6 +54,7 @@ class ModelConfig:
 
 
 MODELS = ("onet", "conv_onet")
+FEATURES = ("planes", "grid")
 
 
 def build_model(config: ModelConfig) -> nn.Module:
@@ -57,8 +63,10 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.model == "conv_onet":
         from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
 
-        if config.plane_resolution % 2 ** (config.unet_depth - 1):
-            raise ValueError(f"plane_resolution {config.plane_resolution} must be divisible by 2^(unet_depth - 1)")
+        name = "grid_resolution" if config.feature == "grid" else "plane_resolution"
+        resolution = getattr(config, name)
+        if resolution % 2 ** (config.unet_depth - 1):
+            raise ValueError(f"{name} {resolution} must be divisible by 2^(unet_depth - 1)")
         return ConvOccupancyNetwork(config)
     return OccupancyNetwork(config)
 
