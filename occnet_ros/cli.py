@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--config", type=Path, required=True)
     data.add_argument("--splits", default="train,val")
 
+    shapes = sub.add_parser("shapes", help="write procedural shapes as mesh files (to fine-tune or evaluate on)")
+    shapes.add_argument("--categories", required=True, help="comma-separated procedural categories ('primitives' = category-free)")
+    shapes.add_argument("--split", default="train", choices=["train", "val", "test"], help="seed range (the same shapes as that split)")
+    shapes.add_argument("--count", type=int, default=5, help="shapes per category")
+    shapes.add_argument("--out", type=Path, required=True, help="folder for <category>-<seed>.ply")
+
     rec = sub.add_parser("reconstruct", help="point cloud (world frame, metres) -> watertight mesh")
     rec.add_argument("input", type=Path, help=".ply/.pcd/.xyz/.npy/.npz point cloud")
     rec.add_argument("--out", type=Path, required=True, help="mesh file (.obj/.ply/.stl/.glb)")
@@ -143,6 +149,19 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_shapes(args: argparse.Namespace) -> int:
+    from occnet_ros.core.data.procedural import SPLIT_SEEDS, make_shape_by_seed
+
+    if args.count < 1:
+        raise ValueError(f"--count must be at least 1, got {args.count}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    for category in (c.strip() for c in args.categories.split(",")):
+        for seed in range(SPLIT_SEEDS[args.split], SPLIT_SEEDS[args.split] + args.count):
+            make_shape_by_seed(category, seed).export(args.out / f"{category}-{seed:07d}.ply")
+    print(f"{args.out}: {args.count} shapes each of {args.categories} ({args.split} seeds)")
+    return 0
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from occnet_ros.core.io import read_points
     from occnet_ros.core.postprocess import PostprocessSettings, postprocess
@@ -179,6 +198,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "data": cmd_data,
+    "shapes": cmd_shapes,
     "reconstruct": cmd_reconstruct,
     "eval": cmd_eval,
     "bench": cmd_bench,

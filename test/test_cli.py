@@ -75,3 +75,18 @@ def test_eval_writes_stable_json_and_a_report(tmp_path, tiny_checkpoint):
 def test_eval_on_an_empty_folder_is_an_error(tmp_path, capsys):
     assert main(["eval", "--meshes", str(tmp_path), "--methods", "hull"]) == 2
     assert "holds no meshes" in capsys.readouterr().err
+
+
+def test_shapes_writes_the_split_seeds_as_watertight_meshes(tmp_path, capsys):
+    import trimesh
+
+    from occnet_ros.core.data.procedural import make_shape_by_seed
+
+    assert main(["shapes", "--categories", "bowl", "--split", "test", "--count", "2", "--out", str(tmp_path)]) == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bowl-2000000.ply", "bowl-2000001.ply"]
+    written = trimesh.load(tmp_path / files[1])
+    assert written.is_watertight
+    assert abs(written.volume - make_shape_by_seed("bowl", 2_000_001).volume) < 1e-9
+    assert main(["shapes", "--categories", "vase", "--out", str(tmp_path)]) == 2
+    assert "unknown category 'vase'" in capsys.readouterr().err

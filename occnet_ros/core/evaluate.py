@@ -38,9 +38,9 @@ class EvalObject:
 
 def procedural_objects(per_category: int = 2, categories: list[str] | None = None, split: str = "test") -> Iterator[EvalObject]:
     """Procedural shapes of a held-out split (seeds disjoint from training)."""
-    from occnet_ros.core.data.procedural import CATEGORIES, make_shape
+    from occnet_ros.core.data.procedural import CATEGORIES, SPLIT_SEEDS, make_shape
 
-    offset = {"val": 1_000_000, "test": 2_000_000}[split]
+    offset = SPLIT_SEEDS[split]
     for category in categories or CATEGORIES:
         for index in range(per_category):
             seed = offset + index

@@ -21,7 +21,7 @@ import numpy as np
 import trimesh
 from trimesh import transformations as tf
 
-__all__ = ["CATEGORIES", "FREEFORM", "make_shape", "make_shape_by_seed"]
+__all__ = ["CATEGORIES", "FREEFORM", "SPLIT_SEEDS", "make_shape", "make_shape_by_seed"]
 
 CATEGORIES: tuple[str, ...] = (
     "chair",
@@ -36,6 +36,8 @@ CATEGORIES: tuple[str, ...] = (
     "shelf",
 )
 FREEFORM = "primitives"
+# first seed of each split: train, val and test shapes never share a seed
+SPLIT_SEEDS = {"train": 0, "val": 1_000_000, "test": 2_000_000}
 
 EPS = 0.002  # overlap between touching parts [m], keeps unions connected
 # Faces that would be flush with a neighbour's face are set back by at least GAP:

@@ -38,9 +38,9 @@ def item_rng(name: str, seed: int) -> np.random.Generator:
 
 def procedural_items(split: str, categories: Iterable[str], count: int) -> list[Item]:
     """``count`` procedural shapes per category; disjoint seeds per split."""
-    from occnet_ros.core.data.procedural import make_shape
+    from occnet_ros.core.data.procedural import SPLIT_SEEDS, make_shape
 
-    split_offset = {"train": 0, "val": 1_000_000, "test": 2_000_000}[split]
+    split_offset = SPLIT_SEEDS[split]
     items = []
     for category in categories:
         for index in range(count):
