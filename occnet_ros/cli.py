@@ -127,8 +127,8 @@ def fine_tune_config(config: dict, init: Path, meshes: Path | None) -> dict:
     defaults = {
         "data": {"cache_dir": f"data/cache/finetune-{name}",
                  "example": {k: settings[k] for k in ("input_points", "fill", "align_yaw") if k in settings}},
-        "train": {"out_dir": f"runs/finetune-{name}", "lr": 1e-4, "max_steps": 1000, "validate_every": 100,
-                  "checkpoint_every": 50, "batch_size": 8},
+        "train": {"out_dir": f"runs/finetune-{name}", "lr": 1e-4, "lr_schedule": "cosine", "warmup_steps": 50, "max_steps": 1000,
+                  "validate_every": 100, "checkpoint_every": 50, "batch_size": 8},
     }
     config = deep_update(defaults, config)
     config["model"] = state["model_config"]

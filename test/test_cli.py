@@ -90,3 +90,16 @@ def test_shapes_writes_the_split_seeds_as_watertight_meshes(tmp_path, capsys):
     assert abs(written.volume - make_shape_by_seed("bowl", 2_000_001).volume) < 1e-9
     assert main(["shapes", "--categories", "vase", "--out", str(tmp_path)]) == 2
     assert "unknown category 'vase'" in capsys.readouterr().err
+
+
+def test_bench_times_last_view_to_mesh_per_grid_precision_and_threads(tmp_path, tiny_checkpoint):
+    from occnet_ros.core.bench import end_to_end_records
+    from occnet_ros.core.model.checkpoint import load_checkpoint
+    from occnet_ros.core.reconstruct import Reconstructor
+
+    cloud, _ = partial_cloud(tmp_path)
+    points = np.asarray(trimesh.load(cloud).vertices)
+    records = end_to_end_records(Reconstructor(load_checkpoint(tiny_checkpoint)), points, runs=1, threads=(1,))
+    names = [r["name"] for r in records]
+    assert names == ["end_to_end_64_fp32_1thread", "end_to_end_64_bf16_1thread", "end_to_end_128_fp32_1thread", "end_to_end_128_bf16_1thread"]
+    assert all(r["median_s"] > 0 and r["runs"] == 1 for r in records)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import yaml
 from tiny import tiny_config
 
@@ -102,3 +103,17 @@ def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint,
     assert main(["train", "--init", str(tiny_checkpoint), "--meshes", str(meshes), "--max-steps", "3", "--batch-size", "2"]) == 0
     tuned = read_checkpoint(tmp_path / "runs" / "finetune-mine" / "last.pt")
     assert tuned["step"] == 3 and not all(torch.equal(tuned["state_dict"][k], v) for k, v in init["state_dict"].items())
+
+
+def test_learning_rate_schedules():
+    from occnet_ros.core.train import TrainSettings
+
+    cosine = TrainSettings.from_dict({"lr": 1e-3, "lr_schedule": "cosine", "warmup_steps": 10, "max_steps": 110})
+    assert cosine.learning_rate(0) == pytest.approx(1e-4) and cosine.learning_rate(9) == pytest.approx(1e-3)
+    assert cosine.learning_rate(60) == pytest.approx(0.55e-3)  # half way: mean of lr and the floor
+    assert cosine.learning_rate(110) == pytest.approx(1e-4) and cosine.learning_rate(500) == pytest.approx(1e-4)
+    rates = [cosine.learning_rate(s) for s in range(10, 111)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert TrainSettings.from_dict({"lr": 2e-4}).learning_rate(12345) == 2e-4
+    with pytest.raises(ValueError, match="lr_schedule must be one of"):
+        TrainSettings.from_dict({"lr_schedule": "step"})

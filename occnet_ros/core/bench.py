@@ -82,6 +82,7 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
         ("dense_128_unfolded", ExtractionSettings(128, 0, threshold), False, False),
         ("mise_32x4_folded", ExtractionSettings(32, 2, threshold), True, True),
         ("mise_32x4_unfolded", ExtractionSettings(32, 2, threshold), True, False),
+        ("mise_64x2_folded", ExtractionSettings(64, 1, threshold), True, True),
         ("dense_64_folded", ExtractionSettings(64, 0, threshold), False, True),
         ("mise_16x4_folded", ExtractionSettings(16, 2, threshold), True, True),
     ]
@@ -116,18 +117,39 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
         times, _ = time_runs(frame, runs * 10)
         records.append(record(f"observation_frame_{label}_5_instances", times))
 
-    def end_to_end():
-        result = reconstructor.reconstruct(points)
-        return postprocess(result.mesh)
-
-    times, _ = time_runs(end_to_end, runs)
-    records.append(record("end_to_end_cloud_to_mesh", times))
+    records += end_to_end_records(reconstructor, points, runs)
     from occnet_ros.bridge.latency import latency_record
 
     records += [latency_record(clients) for clients in (1, 10)]
     base = next(r["median_s"] for r in records if r["name"] == "reconstruct_dense_128_folded")
     for r in records:
         r["ratio_to_dense128"] = r["median_s"] / base
+    return records
+
+
+END_TO_END_GRIDS = {64: ExtractionSettings(16, 2), 128: ExtractionSettings(32, 2)}  # MISE to 64^3 / 128^3
+
+
+def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+    """Last view -> published mesh (canonical input, network + MISE, post-processing) at 64^3 and
+    128^3-equivalent, in float32 and bfloat16 autocast, on 1 and 2 torch threads."""
+    from occnet_ros.core.reconstruct import Reconstructor
+
+    records, before = [], torch.get_num_threads()
+    threshold = reconstructor.extraction.threshold
+    try:
+        for count in threads:
+            torch.set_num_threads(count)
+            for resolution, grid in END_TO_END_GRIDS.items():
+                settings = ExtractionSettings(grid.resolution0, grid.upsampling_steps, threshold)
+                for bf16 in (False, True):
+                    variant = Reconstructor(reconstructor.loaded, settings, bf16=bf16)
+                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points).mesh), runs)
+                    precision = "bf16" if bf16 else "fp32"
+                    records.append(record(f"end_to_end_{resolution}_{precision}_{count}thread", times, resolution=resolution,
+                                          threads=count, precision=precision))
+    finally:
+        torch.set_num_threads(before)
     return records
 
 

@@ -37,12 +37,13 @@ class EvalObject:
 
 
 def procedural_objects(per_category: int = 2, categories: list[str] | None = None, split: str = "test") -> Iterator[EvalObject]:
-    """Procedural shapes of a held-out split (seeds disjoint from training)."""
+    """Procedural shapes of a held-out split (seeds disjoint from training), one of each
+    category in turn (so the first few objects, which reports picture, span the categories)."""
     from occnet_ros.core.data.procedural import CATEGORIES, SPLIT_SEEDS, make_shape
 
     offset = SPLIT_SEEDS[split]
-    for category in categories or CATEGORIES:
-        for index in range(per_category):
+    for index in range(per_category):
+        for category in categories or CATEGORIES:
             seed = offset + index
             yield EvalObject(f"{category}-{seed}", make_shape(category, np.random.default_rng(seed)))
 

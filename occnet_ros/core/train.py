@@ -31,6 +31,7 @@ from occnet_ros.core.model.checkpoint import InferenceSettings, read_checkpoint,
 from occnet_ros.core.model.occnet import ModelConfig, build_model
 
 log = logging.getLogger(__name__)
+LR_SCHEDULES = ("constant", "cosine")
 THRESHOLDS = tuple(np.round(np.arange(0.1, 0.75, 0.05), 2))
 
 
@@ -39,6 +40,9 @@ class TrainSettings:
     out_dir: str = "runs/onet"
     batch_size: int = 16
     lr: float = 3e-4
+    lr_schedule: str = "constant"  # or "cosine": from lr down to min_lr_fraction * lr at max_steps
+    warmup_steps: int = 0  # linear ramp from 0 to lr first
+    min_lr_fraction: float = 0.1
     weight_decay: float = 0.0
     max_steps: int = 100_000
     max_minutes: float | None = None  # stop (after a checkpoint) when this wall time is spent
@@ -55,7 +59,20 @@ class TrainSettings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown train settings {unknown}; known: {sorted(known)}")
-        return cls(**values)
+        settings = cls(**values)
+        if settings.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {settings.lr_schedule!r}")
+        return settings
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimisation step ``step`` (0-based)."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
+        floor = self.lr * self.min_lr_fraction
+        return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def pick_device(name: str) -> torch.device:
@@ -255,6 +272,8 @@ class Trainer:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["occupancies"].to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate(self.step)
         self.optimizer.step()
         return float(loss.item())
 
