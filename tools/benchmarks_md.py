@@ -1,4 +1,5 @@
-"""Write docs/benchmarks.md from the JSON files tools/run_benchmarks.sh produced (no hand-copied numbers)."""
+"""Write docs/benchmarks.md from the JSON files tools/run_benchmarks.sh and tools/run_finetune_study.sh
+produced (no hand-copied numbers): python tools/benchmarks_md.py MODEL [MODEL ...] (first = shipped default)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 from occnet_ros.core.evaluate import format_table, summarize
 
 DOCS = Path("docs")
+BASELINES = ("tsdf", "poisson", "hull")
 
 
 def load(path: Path) -> list[dict]:
@@ -30,9 +32,60 @@ def table(models: list[str], name: str) -> str:
     if not records:
         return "(not run)"
     rows = summarize(records)
-    order = {m: i for i, m in enumerate(models + ["tsdf", "poisson", "hull"])}
+    order = {m: i for i, m in enumerate([*models, *BASELINES])}
     rows.sort(key=lambda r: (r["views"], order.get(r["method"], 99)))
     return format_table(rows)
+
+
+def ratio_table(models: list[str], splits: dict[str, str]) -> str:
+    """F@1% of each model against the best classical baseline, per split and number of views."""
+    lines = ["| split | views | " + " | ".join(f"{m} F@1%" for m in models) + " | best baseline F@1% | "
+             + " | ".join(f"{m} / best baseline" for m in models) + " |",
+             "|---|---|" + "---|" * (2 * len(models) + 1)]
+    for label, name in splits.items():
+        rows = summarize(merged(models, name))
+        for views in sorted({r["views"] for r in rows}):
+            at = {r["method"]: r for r in rows if r["views"] == views}
+            baselines = [at[b] for b in BASELINES if b in at]
+            if not baselines:
+                continue
+            best = max(baselines, key=lambda r: r["fscore_1pct"])
+            scores = [at[m]["fscore_1pct"] if m in at else None for m in models]
+            lines.append(f"| {label} | {views} | " + " | ".join("n/a" if s is None else f"{s:.3f}" for s in scores)
+                         + f" | {best['fscore_1pct']:.3f} ({best['method']}) | "
+                         + " | ".join("n/a" if s is None else f"{s / best['fscore_1pct']:.2f}x" for s in scores) + " |")
+    return "\n".join(lines)
+
+
+def finetune_table(model: str) -> str:
+    tuned = load(DOCS / "eval" / f"finetune_{model}" / "unseen_views.json")
+    if not tuned:
+        return "(not run)"
+    zero = {r["views"]: r for r in summarize(load(DOCS / "eval" / model / "unseen_views.json")) if r["method"] == "occnet"}
+    lines = ["| views | CD-L1 zero-shot | CD-L1 fine-tuned | change | F@1% zero-shot | F@1% fine-tuned | IoU zero-shot | IoU fine-tuned |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in summarize(tuned):
+        z = zero.get(r["views"])
+        if z is None:
+            continue
+        change = (r["chamfer_l1"] - z["chamfer_l1"]) / z["chamfer_l1"]
+        lines.append(f"| {r['views']} | {z['chamfer_l1']:.4f} | {r['chamfer_l1']:.4f} | {change:+.0%} | {z['fscore_1pct']:.3f} | "
+                     f"{r['fscore_1pct']:.3f} | {z['iou']:.3f} | {r['iou']:.3f} |")
+    history = DOCS / "eval" / f"finetune_{model}" / "metrics.jsonl"
+    if history.exists():
+        record = json.loads(history.read_text().splitlines()[-1])
+        lines.append(f"\nFine-tuning run: {record['step']} steps, {record['minutes']:.1f} min on this CPU, "
+                     f"validation IoU {record['val_iou']:.3f} on the held-back fine-tuning meshes.")
+    return "\n".join(lines)
+
+
+def end_to_end_table(models: list[str]) -> str:
+    lines = ["| model | grid | precision | torch threads | median s | p90 s |", "|---|---|---|---|---|---|"]
+    for model in models:
+        for r in load(DOCS / "eval" / model / "bench.json"):
+            if r["name"].startswith("end_to_end_"):
+                lines.append(f"| {model} | {r['resolution']}^3 | {r['precision']} | {r['threads']} | {r['median_s']:.3f} | {r['p90_s']:.3f} |")
+    return "\n".join(lines)
 
 
 def bench_table(models: list[str]) -> str:
@@ -41,6 +94,8 @@ def bench_table(models: list[str]) -> str:
     machine = ""
     for model in models:
         for r in load(DOCS / "eval" / model / "bench.json"):
+            if r["name"].startswith("end_to_end_"):
+                continue
             machine = r.get("machine", machine)
             iou = r.get("iou_vs_dense128")
             p99 = f"{r['p99_s']:.4f}" if "p99_s" in r else ""
@@ -49,46 +104,67 @@ def bench_table(models: list[str]) -> str:
     return "\n".join(lines) + (f"\n\nMachine: `{machine}`" if machine else "")
 
 
+def pictures(model: str, report: str) -> str:
+    paths = sorted((DOCS / "eval" / model / report).glob("*.png"))
+    return "\n".join(f"![{model} {p.stem}](eval/{model}/{report}/{p.name})" for p in paths if p.name != "fscore_vs_views.png")
+
+
 def main(models: list[str]) -> None:
     first = models[0]
-    pictures = sorted((DOCS / "eval" / first / "test_5views").glob("*.png"))
+    splits = {"unseen categories": "unseen_views.json", "validation": "val_views.json"}
     text = f"""# Benchmarks
 
-Generated {datetime.date.today().isoformat()} by `tools/run_benchmarks.sh {' '.join(f'models/{m}.pt' for m in models)}`
-then `python tools/benchmarks_md.py {' '.join(models)}`. Every method sees exactly the same simulated
-HoloLens 2 long-throw views (ToF noise, dropouts, flying pixels) of each object. Metrics in each
-ground truth's unit box: Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, volumetric
-IoU on 100k uniform points (only watertight outputs: TSDF and Poisson meshes from open3d are not
-closed here, so they have none), input fidelity (share of input points within 1% of the output).
-Time per object on this 2-core CPU (occnet: network + MISE 32->128 + post-processing).
+Generated {datetime.date.today().isoformat()} by `tools/run_benchmarks.sh {' '.join(f'models/{m}.pt' for m in models)}`,
+`tools/run_finetune_study.sh models/{first}.pt` and `python tools/benchmarks_md.py {' '.join(models)}`.
+Both models were trained on the same data (config/train/onet_procedural.yaml: 8 procedural categories
+and category-free primitive compositions; **bowl and sofa held out entirely**) for the same wall time
+on this CPU (models/README.md). Every method sees exactly the same simulated HoloLens 2 long-throw
+views (ToF noise, dropouts, flying pixels) of each object. Metrics in each ground truth's unit box:
+Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, volumetric IoU on 100k uniform
+points (only watertight outputs: TSDF and Poisson meshes from open3d are not closed here, so they
+have none), input fidelity (observed-surface fidelity: share of input points within 1% of the box
+from the output mesh). Time per object on this 2-core CPU (occnet: network + MISE 32->128 +
+post-processing to <= 5,000 triangles).
 
-## Held-out procedural objects (test split), 5 views
+## Summary: F@1% against the best classical baseline
 
-{table(models, "test_5views.json")}
+{ratio_table(models, splits)}
 
-## Category-free shapes no model was trained on ("primitives"), 5 views
+## Unseen categories (test shapes of bowl and sofa, never seen in training), 1/3/5/10 views
 
-{table(models, "unseen_5views.json")}
+{table(models, "unseen_views.json")}
 
-## Quality against the number of views (test split: one chair, table, mug, bottle and cabinet)
+![F-score vs views, unseen categories](eval/{first}/unseen_views/fscore_vs_views.png)
 
-{table(models, "views.json")}
+## Validation split (one shape of each training category and one primitive composition), 1/3/5/10 views
 
-![F-score vs views](eval/{first}/views/fscore_vs_views.png)
+{table(models, "val_views.json")}
 
-## Validation split (model card numbers), 5 views
+![F-score vs views, validation](eval/{first}/val_views/fscore_vs_views.png)
 
-{table(models, "val_5views.json")}
+## Fine-tuning on the deployment's objects ({first})
 
-## Pictures (input, reconstructions, ground truth)
+`occnet train --init models/{first}.pt --meshes data/finetune_unseen`: 5 training-seed shapes each
+of bowl and sofa (4 to train, 1 to validate per category), then the same unseen test shapes and
+views as above. "zero-shot" is the shipped model on the same objects.
 
-{chr(10).join(f'![{p.stem}](eval/{first}/test_5views/{p.name})' for p in pictures if p.name != 'fscore_vs_views.png')}
+{finetune_table(first)}
 
-## Timings (`occnet bench`, medians of 3 runs, ratios against the dense 128^3 grid of the same run)
+## Pictures, unseen categories (input, reconstructions, ground truth)
+
+{pictures(first, "unseen_views")}
+
+{chr(10).join(pictures(m, "unseen_views") for m in models[1:])}
+
+## Last view to published mesh (`occnet bench`: canonical input, network + MISE, post-processing)
+
+{end_to_end_table(models)}
+
+## Extraction and pipeline stages (`occnet bench`, medians of 3 runs, ratios against the dense 128^3 grid of the same run)
 
 Ratios compare paths measured side by side in one run. Absolute seconds depend on the machine
-and its load (the two models' benches ran at the same time on the 2 cores). `iou_vs_dense128`
-is the volumetric IoU of each mesh against the dense 128^3 mesh of the same model.
+and its load. `iou_vs_dense128` is the volumetric IoU of each mesh against the dense 128^3 mesh
+of the same model.
 
 {bench_table(models)}
 """

@@ -18,7 +18,8 @@ meshes=data/finetune_unseen
 out=docs/eval/finetune_$name
 mkdir -p "$out"
 occnet shapes --categories bowl,sofa --split train --count 5 --out "$meshes"
-occnet -v train --init "$model" --meshes "$meshes" --max-minutes "$minutes" --out-dir "runs/finetune_$name" 2>&1 \
-  | grep -v "it/s" | tee "$out/train.log"
+rm -rf "runs/finetune_$name"
+occnet train --init "$model" --meshes "$meshes" --max-minutes "$minutes" --out-dir "runs/finetune_$name" 2>/dev/null
+cp "runs/finetune_$name/metrics.jsonl" "$out/metrics.jsonl"
 occnet eval --checkpoint "runs/finetune_$name/best.pt" --split test --categories bowl,sofa --per-category 4 --views 1,3,5,10 \
   --methods occnet --json "$out/unseen_views.json"
