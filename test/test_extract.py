@@ -60,3 +60,16 @@ def test_empty_and_nan_functions_raise():
         extract_mesh(lambda p: torch.full((len(p),), float("nan")), ExtractionSettings(8, 1, 0.5))
     with pytest.raises(ValueError, match="threshold"):
         extract_mesh(sphere, ExtractionSettings(8, 1, 1.5))
+
+
+def test_upsampling_is_trilinear_interpolation():
+    from scipy import ndimage
+
+    from occnet_ros.core.extract import _upsample
+
+    grid = np.random.default_rng(0).normal(size=(9, 9, 9)).astype(np.float32)
+    coords = np.arange(17) / 2.0
+    expected = ndimage.map_coordinates(grid, np.meshgrid(coords, coords, coords, indexing="ij"), order=1)
+    fine = _upsample(grid)
+    assert fine.shape == (17, 17, 17) and np.allclose(fine, expected, atol=1e-5)
+    assert np.array_equal(fine[::2, ::2, ::2], grid)

@@ -72,11 +72,14 @@ def dense_grid(fn: LogitFunction, resolution: int, batch_points: int = 100_000) 
 
 
 def _upsample(grid: np.ndarray) -> np.ndarray:
-    """Vertex grid of n cells -> 2n cells, midpoints by trilinear interpolation."""
+    """Vertex grid of n cells -> 2n cells, midpoints by trilinear interpolation.
+
+    torch's align_corners interpolation gives the same values as scipy.ndimage.map_coordinates
+    (order 1) at the half-integer points, an order of magnitude faster on this CPU."""
     n = grid.shape[0] - 1
-    coords = np.arange(2 * n + 1) / 2.0
-    mesh = np.meshgrid(coords, coords, coords, indexing="ij")
-    return ndimage.map_coordinates(grid, mesh, order=1).astype(np.float32)
+    volume = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None, None]
+    fine = torch.nn.functional.interpolate(volume, size=(2 * n + 1,) * 3, mode="trilinear", align_corners=True)
+    return fine[0, 0].numpy()
 
 
 def _cells_to_refine(grid: np.ndarray, level: float) -> np.ndarray:
