@@ -23,6 +23,19 @@ def test_readme_documents_every_field_and_parameter():
             assert f"`{param.name}`" in readme, f"{node}.{param.name}"
 
 
+def test_readme_documents_every_model_and_train_key():
+    from dataclasses import fields
+
+    from occnet_ros.core.model.occnet import ModelConfig
+    from occnet_ros.core.train import TrainSettings
+
+    readme = (REPO / "README.md").read_text()
+    for settings in (ModelConfig, TrainSettings):
+        for field in fields(settings):
+            if field.name != "out_dir":  # set per config, shown in the examples
+                assert f"`{field.name}`" in readme, f"{settings.__name__}.{field.name}"
+
+
 def test_readme_names_the_two_commands_and_ci_runs_make_test():
     readme = (REPO / "README.md").read_text()
     assert "make demo" in readme and "make test" in readme
