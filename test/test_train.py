@@ -83,7 +83,7 @@ def test_resuming_with_another_architecture_names_both(tmp_path):
         train(config)
 
 
-def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint, monkeypatch):
+def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint, monkeypatch, capsys):
     import torch
     import trimesh
 
@@ -102,6 +102,10 @@ def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint,
     assert len(list((tmp_path / "data" / "cache" / "finetune-mine" / "val").glob("*.npz"))) == 1  # every 5th file
     assert main(["train", "--init", str(tiny_checkpoint), "--meshes", str(meshes), "--max-steps", "3", "--batch-size", "2"]) == 0
     tuned = read_checkpoint(tmp_path / "runs" / "finetune-mine" / "last.pt")
+    conv = {"model": {"model": "conv_onet", "plane_resolution": 16, "unet_depth": 2}}
+    (tmp_path / "conv.yaml").write_text(yaml.safe_dump(conv))
+    assert main(["train", "--init", str(tiny_checkpoint), "--config", str(tmp_path / "conv.yaml"), "--meshes", str(meshes)]) == 2
+    assert "holds a 'onet' model" in capsys.readouterr().err
     assert tuned["step"] == 3 and not all(torch.equal(tuned["state_dict"][k], v) for k, v in init["state_dict"].items())
 
 
