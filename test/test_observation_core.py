@@ -180,3 +180,18 @@ def test_mask_spill_onto_the_background_is_dropped():
     spilled = split_instances(depth, HL2_LONG_THROW, mask, [InstanceInfo(1, "can")], pose, 0.0,
                               FrameSettings(voxel_size_m=0.0, outlier_neighbors=0, min_instance_points=20, cluster_radius_m=0.0)).views
     assert np.linalg.norm(spilled[0].points[:, :2], axis=1).max() > 0.5  # without the filter the wall gets in
+
+
+def test_largest_cluster_joins_small_gaps_and_cuts_depth_jumps():
+    from occnet_ros.core.observation import largest_cluster
+
+    rng = np.random.default_rng(0)
+    grid = np.stack(np.meshgrid(np.arange(30), np.arange(30), indexing="ij"), -1).reshape(-1, 2) * 0.005
+    front = np.column_stack([grid, 1.0 + rng.normal(0, 0.001, len(grid))])  # 15 cm patch at 1 m
+    behind = front[:400] + [0.0, 0.0, 0.25]  # background spill across a 25 cm depth jump
+    kept = largest_cluster(np.concatenate([behind, front]), 0.03)
+    assert len(kept) == len(front) and np.all(kept[:, 2] < 1.01)
+    chain = np.column_stack([np.arange(40) * 0.025, np.zeros(40), np.ones(40)])  # 2.5 cm gaps < radius
+    assert len(largest_cluster(np.concatenate([chain, chain[:5] + [0, 0, 0.3]]), 0.03)) == 40
+    for shift in ([-5.0, 3.0, 2.0], [1e3, 1e3, 1e3]):  # negative and far coordinates pack without collisions
+        assert len(largest_cluster(np.concatenate([behind, front]) + shift, 0.03)) == len(front)
