@@ -16,6 +16,7 @@ def _add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", type=Path, help="model file (default: the shipped one)")
     parser.add_argument("--resolution0", type=int, default=32, help="MISE coarse grid cells per axis")
     parser.add_argument("--upsampling-steps", type=int, default=2, help="MISE refinements (final = resolution0 * 2^steps)")
+    parser.add_argument("--refine-margin", type=float, default=3.0, help="MISE also refines cells this many logits below the level")
     parser.add_argument("--threshold", type=float, help="occupancy threshold (default: the checkpoint's)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
@@ -92,7 +93,7 @@ def _load_reconstructor(args: argparse.Namespace):
     device = pick_device(args.device)
     loaded = load_checkpoint(args.checkpoint or default_checkpoint(), device)
     threshold = args.threshold if args.threshold is not None else loaded.settings.threshold
-    extraction = ExtractionSettings(args.resolution0, args.upsampling_steps, threshold)
+    extraction = ExtractionSettings(args.resolution0, args.upsampling_steps, threshold, refine_margin=args.refine_margin)
     return Reconstructor(loaded, extraction)
 
 

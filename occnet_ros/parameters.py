@@ -67,8 +67,8 @@ OBSERVATION = (
     Param("outlier_neighbors", 12, "Statistical outlier removal per view: neighbours considered; 0 = off.", 0, 1000),
     Param("outlier_std_ratio", 2.5, "Statistical outlier removal: distance threshold in standard deviations.", 0.1, 100.0),
     Param("mask_erosion_px", 1, "Drop this many border pixels of every instance mask (segmenter errors, mixed depth).", 0, 20),
-    Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected by gaps under this "
-          "(drops mask spill onto the background across depth jumps); 0 = off.", 0.0, 1.0),
+    Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected through occupied voxels "
+          "of this size (gaps under it always join; drops mask spill onto the background across depth jumps); 0 = off.", 0.0, 1.0),
     Param("publish_clouds", True, "Publish the accumulated clouds of all objects on 'objects/cloud' for RViz."),
 )
 
@@ -79,6 +79,8 @@ RECONSTRUCTION = (
     Param("torch_threads", 0, "CPU threads for torch; 0 = torch's default.", 0, 256),
     Param("resolution0", 32, "MISE coarse grid cells per axis.", 4, 256),
     Param("upsampling_steps", 2, "MISE refinements (final resolution = resolution0 * 2^steps).", 0, 5),
+    Param("refine_margin", 3.0, "MISE also refines cells within this many logits below the surface level (keeps thin parts "
+          "the coarse grid misses); 0 = classic MISE.", 0.0, 50.0),
     Param("threshold", 0.0, "Occupancy probability of the surface; 0 = the checkpoint's (chosen on validation).", 0.0, 0.99),
     Param("max_triangles", 5000, "Decimate meshes to at most this many triangles (<= 21845 keeps 16-bit indices).", 100, 1_000_000),
     Param("smoothing_iterations", 5, "Taubin smoothing iterations; 0 = off.", 0, 100),

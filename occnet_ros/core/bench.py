@@ -82,6 +82,7 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
         ("dense_128_unfolded", ExtractionSettings(128, 0, threshold), False, False),
         ("mise_32x4_folded", ExtractionSettings(32, 2, threshold), True, True),
         ("mise_32x4_unfolded", ExtractionSettings(32, 2, threshold), True, False),
+        ("mise_32x4_folded_margin0", ExtractionSettings(32, 2, threshold, refine_margin=0.0), True, True),  # classic MISE
         ("mise_64x2_folded", ExtractionSettings(64, 1, threshold), True, True),
         ("dense_64_folded", ExtractionSettings(64, 0, threshold), False, True),
         ("mise_16x4_folded", ExtractionSettings(16, 2, threshold), True, True),

@@ -28,13 +28,14 @@ class ExtractionSettings:
     upsampling_steps: int = 2
     threshold: float = 0.2  # occupancy probability of the surface
     batch_points: int = 100_000
+    refine_margin: float = 3.0  # MISE also refines cells whose corners come within this many logits of the level
 
     @property
     def resolution(self) -> int:
         return self.resolution0 * 2**self.upsampling_steps
 
     def validate(self) -> None:
-        if self.resolution0 < 2 or self.upsampling_steps < 0 or self.batch_points < 1:
+        if self.resolution0 < 2 or self.upsampling_steps < 0 or self.batch_points < 1 or self.refine_margin < 0:
             raise ValueError(f"invalid extraction settings {self}")
         if not 0.0 < self.threshold < 1.0:
             raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
@@ -82,14 +83,14 @@ def _upsample(grid: np.ndarray) -> np.ndarray:
     return fine[0, 0].numpy()
 
 
-def _cells_to_refine(grid: np.ndarray, level: float) -> np.ndarray:
-    """Cells whose 8 corners straddle the level, grown by one cell (catches thin parts)."""
-    inside = grid >= level
-    corners = [inside[a : a + grid.shape[0] - 1, b : b + grid.shape[1] - 1, c : c + grid.shape[2] - 1]
+def _cells_to_refine(grid: np.ndarray, level: float, margin: float = 0.0) -> np.ndarray:
+    """Cells whose 8 corners straddle the level (or, with a margin, come within ``margin``
+    logits of it from outside: a thin part between coarse vertices), grown by one cell."""
+    corners = [grid[a : a + grid.shape[0] - 1, b : b + grid.shape[1] - 1, c : c + grid.shape[2] - 1]
                for a in (0, 1) for b in (0, 1) for c in (0, 1)]
-    any_in = np.logical_or.reduce(corners)
-    all_in = np.logical_and.reduce(corners)
-    return ndimage.binary_dilation(any_in & ~all_in, iterations=1)
+    highest = np.maximum.reduce(corners)
+    lowest = np.minimum.reduce(corners)
+    return ndimage.binary_dilation((highest >= level - margin) & (lowest < level), iterations=1)
 
 
 def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarray, int]:
@@ -100,7 +101,7 @@ def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarr
     count = grid.size
     resolution = settings.resolution0
     for _ in range(settings.upsampling_steps):
-        refine = _cells_to_refine(grid, level)
+        refine = _cells_to_refine(grid, level, settings.refine_margin)
         grid, resolution = _upsample(grid), resolution * 2
         fine_eval = np.zeros(grid.shape, dtype=bool)
         fine_eval[::2, ::2, ::2] = evaluated

@@ -93,7 +93,7 @@ class ReconstructionNode(Node):
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot load the model: {error}") from error
         threshold = p["threshold"] or loaded.settings.threshold
-        extraction = ExtractionSettings(p["resolution0"], p["upsampling_steps"], threshold)
+        extraction = ExtractionSettings(p["resolution0"], p["upsampling_steps"], threshold, refine_margin=p["refine_margin"])
         post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
         self.get_logger().info(
             f"model {path} on {device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
