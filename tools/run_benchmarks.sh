@@ -2,7 +2,8 @@
 # The commands behind docs/benchmarks.md. Run after `make build`, from the repository root:
 #   tools/run_benchmarks.sh models/conv_onet_procedural.pt [models/onet_procedural.pt]
 # Writes docs/eval/<model name>/...; the first model also gets the classical baselines
-# (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run).
+# (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run; EVAL=0 or BENCH=0
+# skips the evaluations or `occnet bench`, so benches can run alone for clean timings).
 # Then: tools/run_finetune_study.sh (fine-tuning gain) and python tools/benchmarks_md.py.
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH AMENT_PREFIX_PATH=$PWD/.venv
@@ -21,12 +22,14 @@ for model in "$@"; do
   mkdir -p "$out"
   methods=occnet
   [ "$first" = 1 ] && methods=occnet,tsdf,poisson,hull
-  # (a) validation split of the training categories (seeds 1,000,000+), one shape each
-  occnet eval --checkpoint "$model" --split val --categories "$SEEN" --per-category 1 --views 1,3,5,10 \
-    --methods "$methods" --json "$out/val_views.json" --report "$out/val_views"
-  # (b) unseen categories: test shapes (seeds 2,000,000+) of the two held-out categories
-  occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 4 --views 1,3,5,10 \
-    --methods "$methods" --json "$out/unseen_views.json" --report "$out/unseen_views"
-  occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
+  if [ "${EVAL:-1}" = 1 ]; then
+    # (a) validation split of the training categories (seeds 1,000,000+), one shape each
+    occnet eval --checkpoint "$model" --split val --categories "$SEEN" --per-category 1 --views 1,3,5,10 \
+      --methods "$methods" --json "$out/val_views.json" --report "$out/val_views"
+    # (b) unseen categories: test shapes (seeds 2,000,000+) of the two held-out categories
+    occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 4 --views 1,3,5,10 \
+      --methods "$methods" --json "$out/unseen_views.json" --report "$out/unseen_views"
+  fi
+  [ "${BENCH:-1}" = 1 ] && occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
   first=0
 done
