@@ -99,7 +99,7 @@ class ReconstructionNode(Node):
             f"model {path} on {device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
             f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {threshold:.2f}"
         )
-        return ObjectPipeline(Reconstructor(loaded, extraction), post)
+        return ObjectPipeline(Reconstructor(loaded, extraction, bf16=p["bf16"]), post)
 
     # ---- inputs -----------------------------------------------------------------------
     def on_observation(self, msg: ObjectObservation) -> None:
