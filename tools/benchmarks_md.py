@@ -104,6 +104,27 @@ def bench_table(models: list[str]) -> str:
     return "\n".join(lines) + (f"\n\nMachine: `{machine}`" if machine else "")
 
 
+def targets(models: list[str]) -> str:
+    """The issue's two targets, read from the same JSON files as the tables."""
+    lines = []
+    rows = summarize(merged(models, "unseen_views.json"))
+    at5 = {r["method"]: r for r in rows if r["views"] == 5}
+    baselines = [at5[b] for b in BASELINES if b in at5]
+    if baselines:
+        best = max(baselines, key=lambda r: r["fscore_1pct"])
+        for model in (m for m in models if m in at5):
+            ratio = at5[model]["fscore_1pct"] / best["fscore_1pct"]
+            lines.append(f"- Unseen categories, 5 views, F@1% >= 1.3x the best baseline ({best['method']} {best['fscore_1pct']:.3f}): "
+                         f"{model} {at5[model]['fscore_1pct']:.3f} = {ratio:.2f}x, {'met' if ratio >= 1.3 else '**not met**'}.")
+    for model in models:
+        times = [r for r in load(DOCS / "eval" / model / "bench.json") if r["name"].startswith("end_to_end_128_")]
+        if times:
+            fastest = min(times, key=lambda r: r["median_s"])
+            lines.append(f"- Last view to published mesh at 128^3-equivalent under 0.5 s: {model} {fastest['median_s']:.3f} s "
+                         f"({fastest['precision']}, {fastest['threads']} threads), {'met' if fastest['median_s'] < 0.5 else '**not met**'}.")
+    return "\n".join(lines) or "(not run)"
+
+
 def pictures(model: str, report: str) -> str:
     paths = sorted((DOCS / "eval" / model / report).glob("*.png"))
     return "\n".join(f"![{model} {p.stem}](eval/{model}/{report}/{p.name})" for p in paths if p.name != "fscore_vs_views.png")
@@ -125,6 +146,10 @@ points (only watertight outputs: TSDF and Poisson meshes from open3d are not clo
 have none), input fidelity (observed-surface fidelity: share of input points within 1% of the box
 from the output mesh). Time per object on this 2-core CPU (occnet: network + MISE 32->128 +
 post-processing to <= 5,000 triangles).
+
+## Targets
+
+{targets(models)}
 
 ## Summary: F@1% against the best classical baseline
 
