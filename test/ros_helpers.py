@@ -64,3 +64,16 @@ def stop_node(process: subprocess.Popen, timeout: float = 20.0) -> tuple[int, st
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=timeout)
     return process.returncode, out, err
+
+
+def call_service(node, client, request, context=None, attempts: int = 6, timeout: float = 10.0):
+    """The response of a service call, retried: a request sent right after discovery can be lost
+    while the server has not yet matched the client's reply reader (busy nodes, 2 cores).
+    Services called here are idempotent (parameter reads, list/save/forget on test state)."""
+    assert spin_until([node], client.service_is_ready, timeout=60, context=context), f"service {client.srv_name} never appeared"
+    for _ in range(attempts):
+        future = client.call_async(request)
+        if spin_until([node], future.done, timeout=timeout, context=context):
+            return future.result()
+        client.remove_pending_request(future)
+    raise AssertionError(f"service {client.srv_name}: no reply to {attempts} requests")

@@ -7,7 +7,7 @@ import time
 import pytest
 import yaml
 from rcl_interfaces.srv import GetParameters
-from ros_helpers import REPO, ros_context, spin_until, start_node, stop_node
+from ros_helpers import REPO, call_service, ros_context, start_node, stop_node
 
 from occnet_ros.parameters import NODES, params_yaml, validate_params_file
 
@@ -42,10 +42,8 @@ def test_node_declares_parameters_from_yaml_and_stops_cleanly(name, tmp_path, ti
 
             node = rclpy.create_node("param_probe", context=context)
             client = node.create_client(GetParameters, f"/{name}/get_parameters")
-            assert spin_until([node], client.service_is_ready, timeout=60, context=context), process.poll()
-            future = client.call_async(GetParameters.Request(names=list(expected)))
-            assert spin_until([node], future.done, timeout=60, context=context)
-            values = [v for v in future.result().values]
+            assert process.poll() is None, stop_node(process)[2][-2000:]
+            values = list(call_service(node, client, GetParameters.Request(names=list(expected)), context).values)
             node.destroy_node()
         from rclpy.parameter import parameter_value_to_python
 

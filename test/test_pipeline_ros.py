@@ -7,7 +7,7 @@ import pytest
 import trimesh
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import TransformStamped
-from ros_helpers import REPO, spin_until
+from ros_helpers import REPO, call_service, spin_until
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
@@ -99,10 +99,7 @@ def test_simulated_frames_become_a_watertight_mesh(tmp_path, shipped_checkpoint)
 
 
 def call(node, context, client, request):
-    assert spin_until([node], client.service_is_ready, timeout=10, context=context)
-    future = client.call_async(request)
-    assert spin_until([node], future.done, timeout=30, context=context)
-    return future.result()
+    return call_service(node, client, request, context, attempts=3, timeout=30.0)
 
 
 def exercise_services(node, runner, tmp_path):
