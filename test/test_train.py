@@ -63,14 +63,17 @@ def test_batch_larger_than_dataset_is_an_error(tmp_path):
         train(config)
 
 
-def test_conv_onet_trains_with_the_same_pipeline(tmp_path):
-    config = tiny_config(tmp_path, 30, out="conv")
+@pytest.mark.parametrize("feature, steps", [({"feature": "planes", "plane_resolution": 16}, 30), ({"feature": "grid", "grid_resolution": 8}, 80)],
+                         ids=["planes", "grid"])
+def test_conv_onet_trains_with_the_same_pipeline(tmp_path, feature, steps):
+    config = tiny_config(tmp_path, steps, out="conv")
     config["model"] = {"model": "conv_onet", "latent_dim": 8, "encoder_hidden": 16, "encoder_blocks": 2,
-                       "decoder_hidden": 16, "decoder_blocks": 2, "plane_resolution": 16, "unet_depth": 2}
+                       "decoder_hidden": 16, "decoder_blocks": 2, "unet_depth": 2, **feature}
     result = train(config)
     initial = train({**config, "train": {**config["train"], "out_dir": str(tmp_path / "conv0"), "max_steps": 1}})
     assert result["loss"] < 0.8 * initial["loss"]
-    assert load_checkpoint(tmp_path / "conv" / "best.pt").model.config.model == "conv_onet"
+    loaded = load_checkpoint(tmp_path / "conv" / "best.pt").model.config
+    assert loaded.model == "conv_onet" and loaded.feature == feature["feature"]
 
 
 def test_resuming_with_another_architecture_names_both(tmp_path):
