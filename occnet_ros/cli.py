@@ -132,14 +132,8 @@ def fine_tune_config(config: dict, init: Path, meshes: Path | None) -> dict:
                   "validate_every": 100, "checkpoint_every": 50, "batch_size": 8},
     }
     config = deep_update(defaults, config)
-    if config.get("model"):  # a config's model section must describe the checkpoint's network
-        from occnet_ros.core.model.occnet import ModelConfig
-
-        asked, saved = ModelConfig.from_dict(config["model"]), ModelConfig.from_dict(state["model_config"])
-        if asked != saved:
-            raise ValueError(f"{init} holds a '{saved.model}' model ({saved.to_dict()}) but the config asks for "
-                             f"'{asked.model}' ({asked.to_dict()}); fine-tuning keeps the checkpoint's architecture")
-    config["model"] = state["model_config"]
+    if not config.get("model"):  # a given model section must match the checkpoint's (the trainer checks)
+        config["model"] = state["model_config"]
     config["train"]["init"] = str(init)
     if meshes is not None:
         config["data"]["sources"] = [{"type": "mesh_dir", "path": str(meshes)}]

@@ -28,7 +28,7 @@ from occnet_ros.core.data.dataset import ExampleSpec, OccupancyDataset
 from occnet_ros.core.data.records import RecordSpec
 from occnet_ros.core.data.sources import SPLITS, build_cache, mesh_dir_items, procedural_items
 from occnet_ros.core.model.checkpoint import InferenceSettings, read_checkpoint, save_checkpoint
-from occnet_ros.core.model.occnet import ModelConfig, build_model
+from occnet_ros.core.model.occnet import ModelConfig, build_model, require_same_architecture
 
 log = logging.getLogger(__name__)
 LR_SCHEDULES = ("constant", "cosine")
@@ -177,6 +177,7 @@ class Trainer:
                 torch.cuda.set_device(local)
                 self.device = torch.device("cuda", local)
         torch.manual_seed(self.settings.seed)
+        init_state = self.read_init(Path(self.settings.init)) if self.settings.init else None  # fail before data generation
         data = self.config.get("data", {})
         if self.is_main:  # rank 0 generates missing data; others wait, then read the cache
             train_paths = prepare_split(data, "train")
@@ -194,8 +195,9 @@ class Trainer:
             self.model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
         )
         self.resume()
-        if self.step == 0 and self.settings.init:
-            self.initialise_from(Path(self.settings.init))
+        if self.step == 0 and init_state is not None:
+            self.model.load_state_dict(init_state["state_dict"])
+            log.info("initialised from %s", self.settings.init)
         self.net = DistributedDataParallel(self.model) if self.distributed else self.model
         log.info(
             "training %s on %s: %d train / %d val records, %d parameters",
@@ -211,27 +213,19 @@ class Trainer:
             align_yaw=self.example_spec.align_yaw,
         )
 
-    def initialise_from(self, path: Path) -> None:
-        """Copy the weights of a checkpoint of the same architecture (fine-tuning start)."""
+    def read_init(self, path: Path) -> dict[str, Any]:
+        """The checkpoint to start from (fine-tuning); its architecture must be the config's."""
         state = read_checkpoint(path, map_location=self.device)
-        saved = ModelConfig.from_dict(state["model_config"])
-        if saved != self.model_config:
-            raise ValueError(f"--init {path} holds a '{saved.model}' model ({saved.to_dict()}); the config asks for "
-                             f"'{self.model_config.model}' ({self.model_config.to_dict()})")
-        self.model.load_state_dict(state["state_dict"])
-        log.info("initialised from %s", path)
+        require_same_architecture(f"--init {path}", ModelConfig.from_dict(state["model_config"]), self.model_config,
+                                  "fine-tuning keeps the checkpoint's architecture")
+        return state
 
     def resume(self) -> None:
         last = self.out_dir / "last.pt"
         if not last.exists():
             return
         state = read_checkpoint(last, map_location=self.device)
-        saved = ModelConfig.from_dict(state["model_config"])
-        if saved != self.model_config:
-            raise ValueError(
-                f"{last} holds a '{saved.model}' model ({saved.to_dict()}) but the config asks for "
-                f"'{self.model_config.model}' ({self.model_config.to_dict()}); use a new out_dir"
-            )
+        require_same_architecture(last, ModelConfig.from_dict(state["model_config"]), self.model_config, "use a new out_dir")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])

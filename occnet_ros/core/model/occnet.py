@@ -52,6 +52,18 @@ class ModelConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def feature_resolution_key(self) -> str:
+        """The key holding the cells per side of conv_onet's feature maps for this layout."""
+        return "grid_resolution" if self.feature == "grid" else "plane_resolution"
+
+
+def require_same_architecture(path: object, saved: ModelConfig, asked: ModelConfig, advice: str) -> None:
+    """Raise a ValueError naming both architectures when a checkpoint's differs from a config's."""
+    if saved != asked:
+        raise ValueError(f"{path} holds a '{saved.model}' model ({saved.to_dict()}) but the config asks for "
+                         f"'{asked.model}' ({asked.to_dict()}); {advice}")
+
 
 MODELS = ("onet", "conv_onet")
 FEATURES = ("planes", "grid")
@@ -63,7 +75,7 @@ def build_model(config: ModelConfig) -> nn.Module:
     if config.model == "conv_onet":
         from occnet_ros.core.model.conv_onet import ConvOccupancyNetwork
 
-        name = "grid_resolution" if config.feature == "grid" else "plane_resolution"
+        name = config.feature_resolution_key
         resolution = getattr(config, name)
         if resolution % 2 ** (config.unet_depth - 1):
             raise ValueError(f"{name} {resolution} must be divisible by 2^(unet_depth - 1)")
