@@ -37,19 +37,26 @@ def table(models: list[str], name: str) -> str:
     return format_table(rows)
 
 
+def rows_by_views(models: list[str], name: str) -> dict[int, tuple[dict[str, dict], dict | None]]:
+    """Per number of views: the summary rows by method, and the baseline row with the best F@1% (None if no baseline ran)."""
+    rows = summarize(merged(models, name))
+    out = {}
+    for views in sorted({r["views"] for r in rows}):
+        at = {r["method"]: r for r in rows if r["views"] == views}
+        baselines = [at[b] for b in BASELINES if b in at]
+        out[views] = (at, max(baselines, key=lambda r: r["fscore_1pct"]) if baselines else None)
+    return out
+
+
 def ratio_table(models: list[str], splits: dict[str, str]) -> str:
     """F@1% of each model against the best classical baseline, per split and number of views."""
     lines = ["| split | views | " + " | ".join(f"{m} F@1%" for m in models) + " | best baseline F@1% | "
              + " | ".join(f"{m} / best baseline" for m in models) + " |",
              "|---|---|" + "---|" * (2 * len(models) + 1)]
     for label, name in splits.items():
-        rows = summarize(merged(models, name))
-        for views in sorted({r["views"] for r in rows}):
-            at = {r["method"]: r for r in rows if r["views"] == views}
-            baselines = [at[b] for b in BASELINES if b in at]
-            if not baselines:
+        for views, (at, best) in rows_by_views(models, name).items():
+            if best is None:
                 continue
-            best = max(baselines, key=lambda r: r["fscore_1pct"])
             scores = [at[m]["fscore_1pct"] if m in at else None for m in models]
             lines.append(f"| {label} | {views} | " + " | ".join("n/a" if s is None else f"{s:.3f}" for s in scores)
                          + f" | {best['fscore_1pct']:.3f} ({best['method']}) | "
@@ -107,11 +114,8 @@ def bench_table(models: list[str]) -> str:
 def targets(models: list[str]) -> str:
     """The issue's two targets, read from the same JSON files as the tables."""
     lines = []
-    rows = summarize(merged(models, "unseen_views.json"))
-    at5 = {r["method"]: r for r in rows if r["views"] == 5}
-    baselines = [at5[b] for b in BASELINES if b in at5]
-    if baselines:
-        best = max(baselines, key=lambda r: r["fscore_1pct"])
+    at5, best = rows_by_views(models, "unseen_views.json").get(5, ({}, None))
+    if best is not None:
         for model in (m for m in models if m in at5):
             ratio = at5[model]["fscore_1pct"] / best["fscore_1pct"]
             lines.append(f"- Unseen categories, 5 views, F@1% >= 1.3x the best baseline ({best['method']} {best['fscore_1pct']:.3f}): "

@@ -7,6 +7,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -128,7 +129,7 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5) -> list[dict[str
     return records
 
 
-END_TO_END_GRIDS = {64: ExtractionSettings(16, 2), 128: ExtractionSettings(32, 2)}  # MISE to 64^3 / 128^3
+END_TO_END_GRIDS = {64: (16, 2), 128: (32, 2)}  # MISE resolution0 and upsampling steps to 64^3 / 128^3
 
 
 def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
@@ -137,12 +138,11 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
     from occnet_ros.core.reconstruct import Reconstructor
 
     records, before = [], torch.get_num_threads()
-    threshold = reconstructor.extraction.threshold
     try:
         for count in threads:
             torch.set_num_threads(count)
-            for resolution, grid in END_TO_END_GRIDS.items():
-                settings = ExtractionSettings(grid.resolution0, grid.upsampling_steps, threshold)
+            for resolution, (resolution0, steps) in END_TO_END_GRIDS.items():
+                settings = replace(reconstructor.extraction, resolution0=resolution0, upsampling_steps=steps)
                 for bf16 in (False, True):
                     variant = Reconstructor(reconstructor.loaded, settings, bf16=bf16)
                     times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points).mesh), runs)

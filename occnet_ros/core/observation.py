@@ -78,10 +78,6 @@ def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
     return sums / counts[:, None]
 
 
-# one of each pair of opposite 26-neighbour offsets
-HALF_NEIGHBOURS = np.array([o for o in np.ndindex(3, 3, 3) if o > (1, 1, 1)], dtype=np.int64) - 1
-
-
 def remove_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
     """Statistical outlier removal: drop points whose mean neighbour distance is unusually large."""
     if neighbors <= 0 or len(points) <= neighbors:
@@ -105,6 +101,10 @@ def erode_instances(ids: np.ndarray, iterations: int) -> np.ndarray:
                   | (padded[1:-1, :-2] != centre) | (padded[1:-1, 2:] != centre))
         out[border] = 0
     return out
+
+
+# one of each pair of opposite 26-neighbour offsets
+HALF_NEIGHBOURS = np.array([o for o in np.ndindex(3, 3, 3) if o > (1, 1, 1)], dtype=np.int64) - 1
 
 
 def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:

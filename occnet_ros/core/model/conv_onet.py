@@ -20,25 +20,13 @@ from occnet_ros.core.normalize import BOX_HALF
 
 PLANES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
 GRID = ((0, 1, 2),)  # one volume
-FEATURE_LAYOUTS = {"planes": PLANES, "grid": GRID}
-
-
-def feature_layout(kind: str) -> tuple[tuple[int, ...], ...]:
-    """The axes of each feature map: three planes or one 3D grid."""
-    if kind not in FEATURE_LAYOUTS:
-        raise ValueError(f"feature must be one of {sorted(FEATURE_LAYOUTS)}, got {kind!r}")
-    return FEATURE_LAYOUTS[kind]
+FEATURE_LAYOUTS = {"planes": PLANES, "grid": GRID}  # by ModelConfig.feature
 
 
 def feature_coordinates(points: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
     """(B, N, D) coordinates in [0, 1) of points projected onto the box's ``axes``."""
     uv = points[..., list(axes)] / (2 * BOX_HALF) + 0.5
     return uv.clamp(0.0, 1.0 - 1e-5)
-
-
-def plane_coordinates(points: torch.Tensor, plane: tuple[int, int]) -> torch.Tensor:
-    """(B, N, 2) coordinates in [0, 1) of points' projection onto a plane of the box."""
-    return feature_coordinates(points, plane)
 
 
 def cell_index(uv: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -120,8 +108,6 @@ class UNet(nn.Module):
         return x
 
 
-UNet2d = UNet  # the name of the plane-only version, for readers of older code
-
 class LocalDecoder(nn.Module):
     """Occupancy logit from the sum of (bi/tri)linearly sampled features and the query point."""
 
@@ -160,18 +146,18 @@ class ConvOccupancyNetwork(nn.Module):
         super().__init__()
         self.config = config
         c = config
-        self.layout = feature_layout(c.feature)
-        self.resolution = c.grid_resolution if c.feature == "grid" else c.plane_resolution
-        dims = len(self.layout[0])
+        c.validate()
+        self.layout = FEATURE_LAYOUTS[c.feature]
+        self.resolution = getattr(c, c.feature_resolution_key)
+        self.dims = len(self.layout[0])
         self.encoder = LocalPoolPointNet(c.latent_dim, c.encoder_hidden, c.encoder_blocks, self.resolution, self.layout)
-        self.unet = UNet(c.latent_dim, c.unet_depth, dims)
+        self.unet = UNet(c.latent_dim, c.unet_depth, self.dims)
         self.decoder = LocalDecoder(c.latent_dim, c.decoder_hidden, c.decoder_blocks, self.layout)
 
     def encode(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         """inputs (B, N, 3) -> refined feature maps: three planes (B, C, R, R) or one grid (B, C, R, R, R)."""
         features, indices = self.encoder(inputs)
-        dims = len(self.layout[0])
-        return [self.unet(scatter_mean(features, index, self.resolution, dims)) for index in indices]
+        return [self.unet(scatter_mean(features, index, self.resolution, self.dims)) for index in indices]
 
     def forward(self, inputs: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
         return self.decoder(queries, self.encode(inputs))
