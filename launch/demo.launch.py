@@ -8,7 +8,7 @@ from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 from launch_ros.actions import Node
 
-from occnet_ros.launch_nodes import HOLOLENS_SIM
+from occnet_ros.nodes.registry import HOLOLENS_SIM
 
 
 def generate_launch_description() -> LaunchDescription:

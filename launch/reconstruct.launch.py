@@ -12,7 +12,7 @@ from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from occnet_ros.launch_nodes import RECONSTRUCT_NODES, SENSOR_TOPICS
+from occnet_ros.nodes.registry import RECONSTRUCT_NODES, SENSOR_TOPICS
 
 
 def generate_launch_description() -> LaunchDescription:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from occnet_ros.launch_nodes import DEMO_NODES
+from occnet_ros.nodes.registry import DEMO_NODES
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def params_file(args: argparse.Namespace) -> Path:
-    from occnet_ros.parameters import params_yaml
+    from occnet_ros.nodes.parameters import params_yaml
 
     config = yaml.safe_load(params_yaml())
     config["hololens_sim"]["ros__parameters"].update(seed=args.seed, num_objects=args.objects, num_frames=args.frames,
@@ -106,13 +106,13 @@ def picture(path: Path, pairs: list[tuple]) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from occnet_ros.core.report import _camera_for, shade
+    from occnet_ros.evaluate.report import camera_for, shade
 
     if not pairs:
         return
     fig, axes = plt.subplots(2, len(pairs), figsize=(2.4 * len(pairs), 5), squeeze=False)
     for column, (state, gt) in enumerate(pairs):
-        camera = _camera_for(gt.mesh)
+        camera = camera_for(gt.mesh)
         for row, (mesh, title) in enumerate(((state.result.mesh_world, f"#{state.id} {state.class_name}"), (gt.mesh, "ground truth"))):
             axes[row, column].imshow(shade(mesh, camera), cmap="gray", vmin=0, vmax=1)
             axes[row, column].set_title(title, fontsize=9)
@@ -123,8 +123,8 @@ def picture(path: Path, pairs: list[tuple]) -> None:
 
 
 def report(nodes: dict, out: Path, listener: BridgeListener) -> list[dict]:
-    from occnet_ros.core.metrics import mesh_metrics
-    from occnet_ros.core.pipeline import save_mesh_atomic
+    from occnet_ros.evaluate.metrics import mesh_metrics
+    from occnet_ros.geometry.files import save_mesh_atomic
 
     room = nodes["hololens_sim"].sim.room
     observation = nodes["observation"]
@@ -159,7 +159,7 @@ def record_bag(args: argparse.Namespace) -> None:
     """The same simulated run as a rosbag2 bag, to replay with `occnet replay`."""
     import shutil
 
-    from occnet_ros.bags import record_simulation
+    from occnet_ros.bags.recorder import record_simulation
     from occnet_ros.sim.hololens import SimSettings
 
     bag = args.out / "sim.bag"
@@ -170,7 +170,7 @@ def record_bag(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from occnet_ros.runner import NodeRunner
+    from occnet_ros.nodes.runner import NodeRunner
 
     args = parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     from visualization_msgs.msg import MarkerArray
 
     from occnet_ros.msg import ReconstructedObject
-    from occnet_ros.nodes.reconstruction import LATCHED
+    from occnet_ros.nodes.qos import LATCHED
 
     markers: dict[tuple[str, int], object] = {}
 

@@ -54,7 +54,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     """A small model trained for a few steps on a few procedural shapes (not for quality)."""
     from tiny import tiny_config
 
-    from occnet_ros.core.train import train
+    from occnet_ros.learn.train import train
 
     root = tmp_path_factory.mktemp("tiny")
     config = tiny_config(root, 40)

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from occnet_ros.core.evaluate import format_table, summarize
+from occnet_ros.evaluate.summary import format_table, summarize
 
 DOCS = Path("docs")
 BASELINES = ("tsdf", "poisson", "hull")

@@ -1,4 +1,4 @@
-"""Rewrite config/occnet.yaml and the README's parameter tables from occnet_ros/parameters.py
+"""Rewrite config/occnet.yaml and the README's parameter tables from occnet_ros/nodes/parameters.py
 (after adding or changing a parameter): python tools/params_docs.py. test_docs and
 test_node_startup check that the three agree."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from occnet_ros.parameters import markdown_tables, params_yaml
+from occnet_ros.nodes.parameters import markdown_tables, params_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 

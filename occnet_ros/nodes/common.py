@@ -15,7 +15,7 @@ from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from occnet_ros.parameters import Param
+from occnet_ros.nodes.parameters import Param
 
 
 class ConfigurationError(RuntimeError):

@@ -13,7 +13,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from shape_msgs.msg import Mesh, MeshTriangle
 from std_msgs.msg import Header
 
-from occnet_ros.core.camera import Intrinsics
+from occnet_ros.geometry.camera import Intrinsics
 
 IMAGE_DTYPES = {
     "16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32, "mono8": np.uint8, "8UC1": np.uint8,

@@ -14,20 +14,17 @@ from typing import Any
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped, TransformStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
-from occnet_ros import parameters
-from occnet_ros.core.pipeline import MESH_FORMATS, save_mesh_atomic
+from occnet_ros.geometry.files import MESH_FORMATS, save_mesh_atomic
 from occnet_ros.msg import InstanceInfo, Segmentation
+from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import declare_parameters, run_node
 from occnet_ros.nodes.conversions import array_to_image, camera_info_from_intrinsics, matrix_to_pose, matrix_to_transform
 from occnet_ros.sim.hololens import HEADSET_TO_OPTICAL, HoloLensSimulator, SimSettings
 from occnet_ros.srv import SaveMeshes
-
-STATIC_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 class HoloLensSimNode(Node):
@@ -38,11 +35,11 @@ class HoloLensSimNode(Node):
         self.sim = HoloLensSimulator(SimSettings(seed=p["seed"], num_objects=p["num_objects"], num_frames=max(p["num_frames"], 1) if p["num_frames"] else 48,
                                                  camera=p["camera"], rate_hz=p["rate_hz"], mask_errors=p["mask_errors"]))
         self.index = 0
-        self.depth_pub = self.create_publisher(Image, "depth/image", qos_profile_sensor_data)
-        self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos_profile_sensor_data)
-        self.seg_pub = self.create_publisher(Segmentation, "segmentation", qos_profile_sensor_data)
+        self.depth_pub = self.create_publisher(Image, "depth/image", qos.SENSOR)
+        self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos.SENSOR)
+        self.seg_pub = self.create_publisher(Segmentation, "segmentation", qos.SENSOR)
         self.tf_pub = self.create_publisher(TFMessage, "/tf", 100)
-        self.static_pub = self.create_publisher(TFMessage, "/tf_static", STATIC_QOS)
+        self.static_pub = self.create_publisher(TFMessage, "/tf_static", qos.SIM_TF_STATIC)
         self.pose_pub = self.create_publisher(PoseStamped, "camera_pose", 50)
         self.create_service(SaveMeshes, "~/save_ground_truth", self.on_save_ground_truth)
         self.publish_static()

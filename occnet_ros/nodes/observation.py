@@ -17,20 +17,19 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from occnet_ros import parameters
-from occnet_ros.core.camera import decode_depth
-from occnet_ros.core.objects import ObjectStore, StoreSettings
-from occnet_ros.core.observation import FrameSettings, InstanceInfo, split_instances
-from occnet_ros.core.sync import ApproximateTimeMatcher
+from occnet_ros.geometry.camera import decode_depth
 from occnet_ros.msg import ObjectObservation, Segmentation
+from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, xyz_cloud
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
+from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
+from occnet_ros.observe.objects import ObjectStore, StoreSettings
+from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.srv import ForgetObject
 
 MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retire_after_s", "publish_clouds", "skip_classes"}
@@ -55,7 +54,7 @@ class ObservationNode(Node):
         self.group = MutuallyExclusiveCallbackGroup()
         self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"]) if p["pose_source"] == "topic" else TfPoses(self)
         self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self)
-        self.observations = self.create_publisher(ObjectObservation, "objects/observations", QoSProfile(depth=50))
+        self.observations = self.create_publisher(ObjectObservation, "objects/observations", qos.OBSERVATIONS)
         self.cloud_pub = self.create_publisher(PointCloud2, "objects/cloud", 2)
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._subscribe_inputs()
@@ -93,9 +92,9 @@ class ObservationNode(Node):
             message_filters = None
         if message_filters is not None:
             subs = [
-                message_filters.Subscriber(self, Image, "depth/image", qos_profile=qos_profile_sensor_data),
-                message_filters.Subscriber(self, CameraInfo, "depth/camera_info", qos_profile=qos_profile_sensor_data),
-                message_filters.Subscriber(self, Segmentation, "segmentation", qos_profile=qos_profile_sensor_data),
+                message_filters.Subscriber(self, Image, "depth/image", qos_profile=qos.SENSOR),
+                message_filters.Subscriber(self, CameraInfo, "depth/camera_info", qos_profile=qos.SENSOR),
+                message_filters.Subscriber(self, Segmentation, "segmentation", qos_profile=qos.SENSOR),
             ]
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_frame)
@@ -104,7 +103,7 @@ class ObservationNode(Node):
         self.matcher = ApproximateTimeMatcher(3, p["sync_slop_s"], p["sync_queue_size"])
         for index, (kind, topic) in enumerate(((Image, "depth/image"), (CameraInfo, "depth/camera_info"), (Segmentation, "segmentation"))):
             self.create_subscription(
-                kind, topic, lambda msg, i=index: self._on_input(i, msg), qos_profile_sensor_data, callback_group=self.group
+                kind, topic, lambda msg, i=index: self._on_input(i, msg), qos.SENSOR, callback_group=self.group
             )
 
     def _on_input(self, index: int, msg) -> None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.time import Time
 
-from occnet_ros.core.sync import StampedBuffer
-from occnet_ros.core.tf_buffer import TransformBuffer, TransformUnavailable
+from occnet_ros.nodes import qos
 from occnet_ros.nodes.conversions import pose_to_matrix, transform_to_matrix
+from occnet_ros.observe.sync import StampedBuffer
+from occnet_ros.observe.tf_buffer import TransformBuffer, TransformUnavailable
 
 
 def stamp_seconds(stamp) -> float:
@@ -37,9 +37,8 @@ class TfPoses:
         from tf2_msgs.msg import TFMessage  # built by `make build` when no ROS is sourced
 
         self.fallback = TransformBuffer()
-        static_qos = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
         node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), 100)
-        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), static_qos)
+        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), qos.TF_STATIC_LISTENER)
 
     def _on_tf(self, msg, static: bool) -> None:
         for t in msg.transforms:

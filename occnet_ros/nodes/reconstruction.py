@@ -20,25 +20,20 @@ import trimesh
 from geometry_msgs.msg import Vector3
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
-from occnet_ros import parameters
-from occnet_ros.core.extract import ExtractionSettings
-from occnet_ros.core.io import default_checkpoint
-from occnet_ros.core.model.checkpoint import CheckpointError, load_checkpoint
-from occnet_ros.core.pipeline import MESH_FORMATS, ObjectMesh, ObjectPipeline, save_mesh_atomic
-from occnet_ros.core.postprocess import PostprocessSettings
-from occnet_ros.core.reconstruct import Reconstructor
-from occnet_ros.core.train import pick_device
+from occnet_ros.complete.pipeline import ObjectMesh, ObjectPipeline
+from occnet_ros.complete.postprocess import PostprocessSettings
+from occnet_ros.complete.reconstruct import load_reconstructor
+from occnet_ros.geometry.files import MESH_FORMATS, save_mesh_atomic
+from occnet_ros.model.checkpoint import CheckpointError, default_checkpoint
 from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
+from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg
 from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
-
-LATCHED = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
 
 
 @dataclass
@@ -74,9 +69,8 @@ class ReconstructionNode(Node):
         self.busy = False
         group = MutuallyExclusiveCallbackGroup()
         self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
-        self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", LATCHED)
-        marker_qos = QoSProfile(depth=10, durability=DurabilityPolicy.TRANSIENT_LOCAL, reliability=ReliabilityPolicy.RELIABLE)
-        self.marker_pub = self.create_publisher(MarkerArray, "markers", marker_qos)
+        self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", qos.LATCHED)
+        self.marker_pub = self.create_publisher(MarkerArray, "markers", qos.MARKERS)
         self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, 50, callback_group=group)
         self.create_service(Reconstruct, "~/reconstruct", self.on_reconstruct, callback_group=group)
         self.create_service(SaveMeshes, "~/save_meshes", self.on_save, callback_group=group)
@@ -87,19 +81,18 @@ class ReconstructionNode(Node):
     def _load_pipeline(self) -> ObjectPipeline:
         p = self.params
         try:
-            device = pick_device(p["device"])
             path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint()
-            loaded = load_checkpoint(path, device)
+            reconstructor = load_reconstructor(path, p["device"], p["resolution0"], p["upsampling_steps"], p["threshold"] or None,
+                                               p["refine_margin"], bf16=p["bf16"])
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot load the model: {error}") from error
-        threshold = p["threshold"] or loaded.settings.threshold
-        extraction = ExtractionSettings(p["resolution0"], p["upsampling_steps"], threshold, refine_margin=p["refine_margin"])
+        extraction = reconstructor.extraction
         post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
         self.get_logger().info(
-            f"model {path} on {device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
-            f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {threshold:.2f}"
+            f"model {path} on {reconstructor.device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
+            f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {extraction.threshold:.2f}"
         )
-        return ObjectPipeline(Reconstructor(loaded, extraction, bf16=p["bf16"]), post)
+        return ObjectPipeline(reconstructor, post)
 
     # ---- inputs -----------------------------------------------------------------------
     def on_observation(self, msg: ObjectObservation) -> None:
@@ -158,7 +151,7 @@ class ReconstructionNode(Node):
                 points, previous = state.points.copy(), state.result
                 self.busy = True
             try:
-                self.reconstruct(state, points, previous, requested)
+                self.reconstruct_object(state, points, previous, requested)
             finally:
                 self.busy = False
 
@@ -167,7 +160,7 @@ class ReconstructionNode(Node):
         with self.lock:
             return not self.queue and not self.busy
 
-    def reconstruct(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float) -> None:
+    def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float) -> None:
         try:
             result = self.pipeline.run(points, previous)
             if not np.isfinite(result.mesh_world.vertices).all():

@@ -26,18 +26,11 @@ from typing import Any
 
 import numpy as np
 from rclpy.node import Node
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
-from occnet_ros import parameters
-from occnet_ros.bags import DEPTH, TF, TF_STATIC, TOPICS, BagError, bag_info, normalise_topic, parse_topic_map, read_bag, stamp_to_ns
+from occnet_ros.bags.reader import bag_info, normalise_topic, parse_topic_map, read_bag
+from occnet_ros.bags.typestore import DEPTH, TF, TF_STATIC, TOPICS, BagError, stamp_to_ns
+from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
-
-RELIABLE = dict(reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
-# Reliable publishers match both reliable and best-effort (sensor-data) subscribers.
-STREAM_QOS = QoSProfile(depth=10, durability=DurabilityPolicy.VOLATILE, **RELIABLE)
-TF_QOS = QoSProfile(depth=100, durability=DurabilityPolicy.VOLATILE, **RELIABLE)
-STATIC_QOS = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, **RELIABLE)
-
 
 # ------------------------------------------------------------------------ rosbags -> rclpy messages
 
@@ -132,8 +125,8 @@ class ReplayNode(Node):
         mapped = {known.get(normalise_topic(t), normalise_topic(t)) for t in info.topics}
         for topic in TOPICS:
             if topic in mapped:
-                qos = STATIC_QOS if topic == TF_STATIC else TF_QOS if topic == TF else STREAM_QOS
-                self.publishers_[topic] = self.create_publisher(ros_class(TOPICS[topic]), publish_name(topic), qos)
+                profile = qos.REPLAY_TF_STATIC if topic == TF_STATIC else qos.REPLAY_TF if topic == TF else qos.REPLAY_STREAM
+                self.publishers_[topic] = self.create_publisher(ros_class(TOPICS[topic]), publish_name(topic), profile)
         names = ", ".join(self.publishers_[t].topic_name for t in self.publishers_)
         self.get_logger().info(f"replaying {self.bag} ({(info.end_ns - info.start_ns) / 1e9:.1f} s) at rate "
                                f"{p['rate'] or 'max'}{', looping' if p['loop'] else ''}: {names}")

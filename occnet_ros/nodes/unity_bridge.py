@@ -6,13 +6,12 @@ from typing import Any
 
 from rclpy.node import Node
 
-from occnet_ros import parameters
 from occnet_ros.bridge.protocol import MeshUpdate
 from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
+from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import mesh_arrays_from_msg
-from occnet_ros.nodes.reconstruction import LATCHED
 
 
 def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
@@ -34,7 +33,7 @@ class UnityBridgeNode(Node):
             raise ConfigurationError(f"cannot start the bridge on {settings.host}:{settings.port}: {error}") from error
         self.known: dict[int, int] = {}
         self.create_subscription(ReconstructedObject, "objects", self.on_object, 10)
-        self.create_subscription(ReconstructedObjectArray, "objects/array", self.on_array, LATCHED)
+        self.create_subscription(ReconstructedObjectArray, "objects/array", self.on_array, qos.LATCHED)
         scheme = "wss" if settings.tls_cert else "ws"
         self.get_logger().info(f"bridge listening on {scheme}://{settings.host}:{port}" + (" (viewer at /)" if settings.serve_viewer else ""))
         self.create_timer(5.0, self.log_clients)

@@ -15,8 +15,8 @@ import numpy as np
 import trimesh
 from scipy import ndimage
 
-from occnet_ros.core.camera import HL2_AHAT, HL2_LONG_THROW
-from occnet_ros.core.data.render import ToFNoise, look_at, raycasting_scene, render_depth
+from occnet_ros.geometry.camera import HL2_AHAT, HL2_LONG_THROW
+from occnet_ros.geometry.raycast import ToFNoise, look_at, raycasting_scene, render_depth
 
 CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0)}
 SMALL_CLASSES = ("mug", "bottle", "bowl", "lamp", "monitor")
@@ -71,7 +71,7 @@ def _on_floor(mesh: trimesh.Trimesh, xy: np.ndarray, yaw: float, z: float = 0.0)
 
 def make_room(settings: SimSettings) -> Room:
     """A 5 x 5 m room: a table with small objects, large objects on the floor, one glass."""
-    from occnet_ros.core.data.procedural import make_shape
+    from occnet_ros.shapes.catalog import make_shape
 
     rng = np.random.default_rng(settings.seed)
     table = trimesh.creation.box([1.2, 0.8, 0.04])

@@ -1,0 +1,1 @@
+"""occnet_ros.cli: The `occnet` command line: one module per command family (nothing else imports it)."""

@@ -1,0 +1,49 @@
+"""`occnet reconstruct`: the extraction flags and the reconstructor they configure."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_extraction_args(parser: argparse.ArgumentParser) -> None:
+    """The model and MISE flags shared by reconstruct, eval and bench."""
+    parser.add_argument("--checkpoint", type=Path, help="model file (default: the shipped one)")
+    parser.add_argument("--resolution0", type=int, default=32, help="MISE coarse grid cells per axis")
+    parser.add_argument("--upsampling-steps", type=int, default=2, help="MISE refinements (final = resolution0 * 2^steps)")
+    parser.add_argument("--refine-margin", type=float, default=3.0, help="MISE also refines cells this many logits below the level")
+    parser.add_argument("--threshold", type=float, help="occupancy threshold (default: the checkpoint's)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def reconstructor_from_args(args: argparse.Namespace):
+    """The Reconstructor that the extraction flags of ``add_extraction_args`` ask for."""
+    import torch
+
+    from occnet_ros.complete.reconstruct import load_reconstructor
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin)
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
+    from occnet_ros.geometry.files import read_points
+
+    points = read_points(args.input, args.up)
+    result = reconstructor_from_args(args).reconstruct(points)
+    mesh = result.mesh
+    if not args.no_postprocess:
+        mesh = postprocess(mesh, PostprocessSettings(max_triangles=args.max_triangles)).mesh
+    if args.up == "y":  # back to the input's convention
+        mesh.vertices = mesh.vertices[:, [0, 2, 1]] * [1.0, 1.0, -1.0]
+        mesh.invert()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    mesh.export(args.out)
+    print(
+        f"{args.input}: {result.input_points} points -> {args.out}: {len(mesh.faces)} triangles, "
+        f"watertight={mesh.is_watertight}, {sum(result.timings.values()):.2f} s"
+    )
+    return 0

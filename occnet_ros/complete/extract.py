@@ -1,0 +1,147 @@
+"""Surface extraction: multiresolution isosurface extraction (MISE) + marching cubes.
+
+MISE (Mescheder et al. 2019) evaluates the occupancy function on a coarse grid, then only
+refines cells whose corners disagree about inside/outside (plus a one-cell margin), filling
+the rest by trilinear interpolation. At 32^3 with two upsampling steps it gives the 128^3
+surface for a fraction of the 129^3 dense evaluations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import trimesh
+from scipy import ndimage
+from skimage import measure
+
+from occnet_ros.geometry.frames import BOX_HALF
+
+LogitFunction = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ExtractionSettings:
+    resolution0: int = 32
+    upsampling_steps: int = 2
+    threshold: float = 0.2  # occupancy probability of the surface
+    batch_points: int = 100_000
+    refine_margin: float = 3.0  # MISE also refines cells whose corners come within this many logits of the level
+
+    @property
+    def resolution(self) -> int:
+        return self.resolution0 * 2**self.upsampling_steps
+
+    def validate(self) -> None:
+        if self.resolution0 < 2 or self.upsampling_steps < 0 or self.batch_points < 1 or self.refine_margin < 0:
+            raise ValueError(f"invalid extraction settings {self}")
+        if not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"threshold must be in (0, 1), got {self.threshold}")
+
+
+@dataclass
+class ExtractionResult:
+    mesh: trimesh.Trimesh  # in the canonical box
+    grid: np.ndarray  # logits on the (R+1)^3 vertex grid
+    evaluated_points: int
+
+
+def grid_coordinates(index: np.ndarray, resolution: int) -> np.ndarray:
+    """Integer vertex indices (N, 3) of an R^3-cell grid -> box coordinates."""
+    return index.astype(np.float32) * np.float32(2 * BOX_HALF / resolution) - np.float32(BOX_HALF)
+
+
+@torch.no_grad()
+def evaluate_points(fn: LogitFunction, points: np.ndarray, batch_points: int) -> np.ndarray:
+    """Logits of fn at points (N, 3), in batches; NaN output raises."""
+    out = np.empty(len(points), dtype=np.float32)
+    for start in range(0, len(points), batch_points):
+        chunk = torch.from_numpy(np.ascontiguousarray(points[start : start + batch_points]))
+        out[start : start + len(chunk)] = fn(chunk).float().cpu().numpy()
+    if not np.isfinite(out).all():
+        raise FloatingPointError("the occupancy network returned NaN or inf")
+    return out
+
+
+def dense_grid(fn: LogitFunction, resolution: int, batch_points: int = 100_000) -> np.ndarray:
+    """Logits at every vertex of an R^3-cell grid over the box: (R+1)^3 evaluations."""
+    n = resolution + 1
+    index = np.stack(np.meshgrid(*[np.arange(n)] * 3, indexing="ij"), axis=-1).reshape(-1, 3)
+    return evaluate_points(fn, grid_coordinates(index, resolution), batch_points).reshape(n, n, n)
+
+
+def _upsample(grid: np.ndarray) -> np.ndarray:
+    """Vertex grid of n cells -> 2n cells, midpoints by trilinear interpolation.
+
+    torch's align_corners interpolation gives the same values as scipy.ndimage.map_coordinates
+    (order 1) at the half-integer points, an order of magnitude faster on this CPU."""
+    n = grid.shape[0] - 1
+    volume = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None, None]
+    fine = torch.nn.functional.interpolate(volume, size=(2 * n + 1,) * 3, mode="trilinear", align_corners=True)
+    return fine[0, 0].numpy()
+
+
+def _cells_to_refine(grid: np.ndarray, level: float, margin: float = 0.0) -> np.ndarray:
+    """Cells whose 8 corners straddle the level (or, with a margin, come within ``margin``
+    logits of it from outside: a thin part between coarse vertices), grown by one cell."""
+    corners = [grid[a : a + grid.shape[0] - 1, b : b + grid.shape[1] - 1, c : c + grid.shape[2] - 1]
+               for a in (0, 1) for b in (0, 1) for c in (0, 1)]
+    highest = np.maximum.reduce(corners)
+    lowest = np.minimum.reduce(corners)
+    return ndimage.binary_dilation((highest >= level - margin) & (lowest < level), iterations=1)
+
+
+def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarray, int]:
+    """Logit grid at settings.resolution refined only near the surface; and points evaluated."""
+    level = float(np.log(settings.threshold / (1 - settings.threshold)))
+    grid = dense_grid(fn, settings.resolution0, settings.batch_points)
+    evaluated = np.ones(grid.shape, dtype=bool)
+    count = grid.size
+    resolution = settings.resolution0
+    for _ in range(settings.upsampling_steps):
+        refine = _cells_to_refine(grid, level, settings.refine_margin)
+        grid, resolution = _upsample(grid), resolution * 2
+        fine_eval = np.zeros(grid.shape, dtype=bool)
+        fine_eval[::2, ::2, ::2] = evaluated
+        wanted = np.zeros(grid.shape, dtype=bool)
+        cells = np.argwhere(refine) * 2
+        for offset in np.stack(np.meshgrid(*[np.arange(3)] * 3, indexing="ij"), -1).reshape(-1, 3):
+            idx = cells + offset
+            wanted[idx[:, 0], idx[:, 1], idx[:, 2]] = True
+        todo = np.argwhere(wanted & ~fine_eval)
+        if len(todo):
+            grid[todo[:, 0], todo[:, 1], todo[:, 2]] = evaluate_points(
+                fn, grid_coordinates(todo, resolution), settings.batch_points
+            )
+        fine_eval[todo[:, 0], todo[:, 1], todo[:, 2]] = True
+        evaluated = fine_eval
+        count += len(todo)
+    return grid, count
+
+
+def mesh_from_grid(grid: np.ndarray, threshold: float) -> trimesh.Trimesh:
+    """Marching cubes of a logit vertex grid over the box; closed (padded with 'outside')."""
+    level = float(np.log(threshold / (1 - threshold)))
+    resolution = grid.shape[0] - 1
+    padded = np.pad(grid, 1, mode="constant", constant_values=min(float(grid.min()), level) - 10.0)
+    if not (padded >= level).any():
+        raise ValueError("the occupancy grid is empty: no point is inside at this threshold")
+    verts, faces, _, _ = measure.marching_cubes(padded, level=level, method="lewiner")
+    verts = (verts - 1.0) * (2 * BOX_HALF / resolution) - BOX_HALF
+    mesh = trimesh.Trimesh(verts, faces, process=True)
+    if mesh.volume < 0:
+        mesh.invert()
+    return mesh
+
+
+def extract_mesh(fn: LogitFunction, settings: ExtractionSettings = ExtractionSettings(), use_mise: bool = True) -> ExtractionResult:
+    """The isosurface of fn at settings.threshold, MISE or dense, as a mesh in the box."""
+    settings.validate()
+    if use_mise:
+        grid, count = mise_grid(fn, settings)
+    else:
+        grid = dense_grid(fn, settings.resolution, settings.batch_points)
+        count = grid.size
+    return ExtractionResult(mesh_from_grid(grid, settings.threshold), grid, count)

@@ -1,0 +1,43 @@
+"""Cloud -> published object mesh: reconstruct, post-process, object frame. No ROS."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import trimesh
+
+from occnet_ros.complete.object_frame import ObjectFrame, align_yaw_to_previous, object_frame
+from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
+from occnet_ros.complete.reconstruct import Reconstructor
+
+
+@dataclass
+class ObjectMesh:
+    mesh_world: trimesh.Trimesh
+    mesh_object: trimesh.Trimesh  # vertices in the object frame
+    frame: ObjectFrame
+    watertight: bool
+    points: int
+    timings: dict[str, float]
+
+
+class ObjectPipeline:
+    """Reconstruct one object's cloud into its final mesh in a stable object frame."""
+
+    def __init__(self, reconstructor: Reconstructor, post: PostprocessSettings = PostprocessSettings()) -> None:
+        self.reconstructor = reconstructor
+        self.post = post
+
+    def run(self, points_world: np.ndarray, previous: ObjectMesh | None = None) -> ObjectMesh:
+        """The object's mesh; with the previous revision, its frame is aligned to that one."""
+        result = self.reconstructor.reconstruct(points_world)
+        start = time.perf_counter()
+        processed = postprocess(result.mesh, self.post)
+        frame = object_frame(processed.mesh, previous.frame.yaw if previous else None)
+        if previous is not None:
+            frame = align_yaw_to_previous(processed.mesh, frame, previous.mesh_object)
+        mesh_object = processed.mesh.copy().apply_transform(np.linalg.inv(frame.pose))
+        timings = {**result.timings, "postprocess_s": time.perf_counter() - start}
+        return ObjectMesh(processed.mesh, mesh_object, frame, processed.watertight, result.input_points, timings)

@@ -1,1 +1,0 @@
-"""occnet_ros.core.model."""

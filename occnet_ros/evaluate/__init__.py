@@ -1,0 +1,1 @@
+"""occnet_ros.evaluate: Evaluation: metrics, baselines, runs, summaries, reports, benchmarks."""

@@ -1,0 +1,310 @@
+"""Training: `occnet train --config CONFIG.yaml`.
+
+Resumable (``<out_dir>/last.pt`` holds model, optimiser, step and RNG-free data position:
+examples depend only on seed, epoch and index), validates IoU every ``validate_every`` steps
+with the occupancy threshold swept on the validation split, keeps ``best.pt``. Runs single
+process or under torchrun (DistributedDataParallel; gloo on CPU, nccl on CUDA).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
+from tqdm import tqdm
+
+from occnet_ros.learn.dataset import ExampleSpec, OccupancyDataset
+from occnet_ros.learn.records import RecordSpec
+from occnet_ros.learn.sources import SPLITS, build_cache, mesh_dir_items, procedural_items
+from occnet_ros.model.checkpoint import InferenceSettings, pick_device, read_checkpoint, save_checkpoint
+from occnet_ros.model.occnet import ModelConfig, build_model, require_same_architecture
+
+log = logging.getLogger(__name__)
+LR_SCHEDULES = ("constant", "cosine")
+THRESHOLDS = tuple(np.round(np.arange(0.1, 0.75, 0.05), 2))
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    out_dir: str = "runs/onet"
+    batch_size: int = 16
+    lr: float = 3e-4
+    lr_schedule: str = "constant"  # or "cosine": from lr down to min_lr_fraction * lr at max_steps
+    warmup_steps: int = 0  # linear ramp from 0 to lr first
+    min_lr_fraction: float = 0.1
+    weight_decay: float = 0.0
+    max_steps: int = 100_000
+    max_minutes: float | None = None  # stop (after a checkpoint) when this wall time is spent
+    validate_every: int = 500
+    checkpoint_every: int = 100
+    seed: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    init: str | None = None  # start from this checkpoint's weights (fine-tuning); same architecture
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown train settings {unknown}; known: {sorted(known)}")
+        settings = cls(**values)
+        if settings.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {settings.lr_schedule!r}")
+        return settings
+
+    def learning_rate(self, step: int) -> float:
+        """The learning rate of optimisation step ``step`` (0-based)."""
+        if step < self.warmup_steps:
+            return self.lr * (step + 1) / self.warmup_steps
+        if self.lr_schedule == "constant":
+            return self.lr
+        progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
+        floor = self.lr * self.min_lr_fraction
+        return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def split_items(data_config: dict[str, Any], split: str) -> list:
+    """The items of one split from every configured source."""
+    from occnet_ros.shapes.catalog import CATEGORIES
+
+    items = []
+    for source in data_config.get("sources", []):
+        kind = source.get("type")
+        if kind == "procedural":
+            categories = source.get("categories", "all")
+            categories = list(CATEGORIES) if categories == "all" else list(categories)
+            held_out = set(source.get("exclude", []))
+            categories = [c for c in categories if c not in held_out]
+            items += procedural_items(split, categories, int(source.get(split, 0)))
+        elif kind == "mesh_dir":
+            items += mesh_dir_items(split, Path(source["path"]), source.get("up", "z"), float(source.get("scale", 1.0)))
+        elif kind == "shapenet_onet":
+            from occnet_ros.learn.shapenet import shapenet_items
+
+            items += shapenet_items(split, Path(source["path"]), source.get("classes"), float(source.get("size_m", 0.5)))
+        elif kind == "pybullet_wheel":
+            from occnet_ros.learn.packaged import download_wheel, pybullet_items
+
+            wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
+            items += pybullet_items(split, wheel)
+        else:
+            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel)")
+    return items
+
+
+def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True) -> list[Path]:
+    """Cached record files of a split, generated where missing."""
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}")
+    spec = RecordSpec(**data_config.get("record", {}))
+    cache = Path(data_config.get("cache_dir", "data/cache")) / split
+    return build_cache(split_items(data_config, split), cache, spec, int(data_config.get("seed", 0)), progress)
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -> dict[str, float]:
+    """Volumetric IoU on uniform queries at each threshold; returns the best and its threshold."""
+    model.eval()
+    iou_sum = np.zeros(len(THRESHOLDS))
+    objects = 0
+    losses = []
+    for batch in loader:
+        logits = model(batch["inputs"].to(device), batch["queries"].to(device))
+        target = batch["occupancies"].to(device)
+        losses.append(torch.nn.functional.binary_cross_entropy_with_logits(logits, target).item())
+        prob, truth = torch.sigmoid(logits).cpu().numpy(), target.cpu().numpy() > 0.5
+        for i, t in enumerate(THRESHOLDS):
+            pred = prob >= t
+            # mean over objects of per-object IoU, as ONet reports it
+            iou_sum[i] += ((pred & truth).sum(1) / np.maximum((pred | truth).sum(1), 1)).sum()
+        objects += len(prob)
+    ious = iou_sum / max(objects, 1)
+    best = int(np.argmax(ious))
+    model.train()
+    return {"iou": float(ious[best]), "threshold": float(THRESHOLDS[best]), "loss": float(np.mean(losses))}
+
+
+class Trainer:
+    """One training run; ``run`` trains until max_steps or max_minutes, resuming if possible."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.settings = TrainSettings.from_dict(config.get("train", {}))
+        self.model_config = ModelConfig.from_dict(config.get("model", {}))
+        self.example_spec = ExampleSpec(**config.get("data", {}).get("example", {}))
+        self.out_dir = Path(self.settings.out_dir)
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.device = pick_device(self.settings.device)
+        self.step = 0
+        self.epoch = 0
+        self.best: dict[str, float] = {"iou": -1.0}
+        self.history: list[dict[str, Any]] = []
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def setup(self) -> None:
+        if self.settings.threads:
+            torch.set_num_threads(self.settings.threads)
+        if self.distributed:
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+            dist.init_process_group(backend)
+            if self.device.type == "cuda":
+                local = int(os.environ.get("LOCAL_RANK", "0"))
+                torch.cuda.set_device(local)
+                self.device = torch.device("cuda", local)
+        torch.manual_seed(self.settings.seed)
+        init_state = self.read_init(Path(self.settings.init)) if self.settings.init else None  # fail before data generation
+        data = self.config.get("data", {})
+        if self.is_main:  # rank 0 generates missing data; others wait, then read the cache
+            train_paths = prepare_split(data, "train")
+            val_paths = prepare_split(data, "val")
+        if self.distributed:
+            dist.barrier()
+        if not self.is_main:
+            train_paths = prepare_split(data, "train", progress=False)
+            val_paths = prepare_split(data, "val", progress=False)
+        self.train_set = OccupancyDataset(train_paths, self.example_spec, seed=self.settings.seed)
+        val_spec = ExampleSpec(**{**vars(self.example_spec), "uniform_queries_only": True, "query_points": 4096})
+        self.val_set = OccupancyDataset(val_paths, val_spec, seed=self.settings.seed + 1)
+        self.model = build_model(self.model_config).to(self.device)
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=self.settings.lr, weight_decay=self.settings.weight_decay
+        )
+        self.resume()
+        if self.step == 0 and init_state is not None:
+            self.model.load_state_dict(init_state["state_dict"])
+            log.info("initialised from %s", self.settings.init)
+        self.net = DistributedDataParallel(self.model) if self.distributed else self.model
+        log.info(
+            "training %s on %s: %d train / %d val records, %d parameters",
+            self.model_config.model, self.device, len(self.train_set), len(self.val_set),
+            sum(p.numel() for p in self.model.parameters()),
+        )
+
+    def inference_settings(self, threshold: float) -> InferenceSettings:
+        return InferenceSettings(
+            threshold=threshold,
+            input_points=self.example_spec.input_points,
+            fill=self.example_spec.fill,
+            align_yaw=self.example_spec.align_yaw,
+        )
+
+    def read_init(self, path: Path) -> dict[str, Any]:
+        """The checkpoint to start from (fine-tuning); its architecture must be the config's."""
+        state = read_checkpoint(path, map_location=self.device)
+        require_same_architecture(f"--init {path}", ModelConfig.from_dict(state["model_config"]), self.model_config,
+                                  "fine-tuning keeps the checkpoint's architecture")
+        return state
+
+    def resume(self) -> None:
+        last = self.out_dir / "last.pt"
+        if not last.exists():
+            return
+        state = read_checkpoint(last, map_location=self.device)
+        require_same_architecture(last, ModelConfig.from_dict(state["model_config"]), self.model_config, "use a new out_dir")
+        self.model.load_state_dict(state["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.best = dict(state.get("best", self.best))
+        self.history = list(json.loads(state.get("history_json", "[]")))
+        log.info("resumed from %s at step %d (epoch %d)", last, self.step, self.epoch)
+
+    def save(self, name: str, threshold: float, info: dict[str, Any], with_optimizer: bool) -> None:
+        extra = {}
+        if with_optimizer:
+            extra = {
+                "optimizer": self.optimizer.state_dict(),
+                "step": self.step,
+                "epoch": self.epoch,
+                "best": self.best,
+                "history_json": json.dumps(self.history),
+            }
+        save_checkpoint(self.out_dir / name, self.model, self.inference_settings(threshold), info, extra)
+
+    def loader(self) -> DataLoader:
+        self.train_set.epoch = self.epoch
+        generator = torch.Generator().manual_seed(self.settings.seed * 100_003 + self.epoch)
+        if self.distributed:
+            sampler = DistributedSampler(self.train_set, seed=self.settings.seed, drop_last=True)
+            sampler.set_epoch(self.epoch)
+        else:
+            sampler = RandomSampler(self.train_set, generator=generator)
+        loader = DataLoader(self.train_set, batch_size=self.settings.batch_size, sampler=sampler, drop_last=True)
+        if len(loader) == 0:
+            raise ValueError(
+                f"batch_size {self.settings.batch_size} exceeds the {len(sampler)} training records "
+                "each process gets; lower batch_size or add data"
+            )
+        return loader
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> float:
+        logits = self.net(batch["inputs"].to(self.device), batch["queries"].to(self.device))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["occupancies"].to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.settings.learning_rate(self.step)
+        self.optimizer.step()
+        return float(loss.item())
+
+    def evaluate_and_save(self, loss: float, elapsed: float) -> None:
+        val_loader = DataLoader(self.val_set, batch_size=self.settings.batch_size)
+        metrics = validate(self.model, val_loader, self.device)
+        record = {"step": self.step, "epoch": self.epoch, "train_loss": loss, "minutes": elapsed / 60, **{f"val_{k}": v for k, v in metrics.items()}}
+        self.history.append(record)
+        log.info("step %d: %s", self.step, json.dumps(record))
+        with open(self.out_dir / "metrics.jsonl", "a") as out:
+            out.write(json.dumps(record) + "\n")
+        if metrics["iou"] > self.best["iou"]:
+            self.best = {"iou": metrics["iou"], "threshold": metrics["threshold"], "step": self.step}
+            self.save("best.pt", metrics["threshold"], {**self.best, "config": json.dumps(self.config)}, with_optimizer=False)
+
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        start = time.monotonic()
+        budget = math.inf if self.settings.max_minutes is None else self.settings.max_minutes * 60
+        self.model.train()
+        loss = math.nan
+        progress = tqdm(total=self.settings.max_steps, initial=self.step, desc="train", disable=not self.is_main)
+        while self.step < self.settings.max_steps and time.monotonic() - start < budget:
+            for batch in self.loader():
+                loss = self.train_step(batch)
+                self.step += 1
+                progress.update(1)
+                progress.set_postfix(loss=f"{loss:.4f}", best_iou=f"{self.best['iou']:.3f}")
+                if self.is_main and self.step % self.settings.validate_every == 0:
+                    self.evaluate_and_save(loss, time.monotonic() - start)
+                if self.is_main and self.step % self.settings.checkpoint_every == 0:
+                    self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
+                if self.step >= self.settings.max_steps or time.monotonic() - start >= budget:
+                    break
+            else:
+                self.epoch += 1
+        progress.close()
+        if self.is_main:
+            self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
+        if self.distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        return {"step": self.step, "loss": loss, "best": self.best}
+
+
+def train(config: dict[str, Any]) -> dict[str, Any]:
+    """Train as the config says; returns the final step, loss and best validation result."""
+    return Trainer(config).run()

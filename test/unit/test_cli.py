@@ -1,0 +1,105 @@
+"""`occnet reconstruct`, `eval` and `bench` end to end on small inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+
+from occnet_ros.cli.main import main
+from occnet_ros.learn.records import RecordSpec, render_views
+from occnet_ros.shapes.catalog import make_shape
+
+
+def partial_cloud(tmp_path, category="mug", seed=2_000_001):
+    mesh = make_shape(category, np.random.default_rng(seed))
+    views = render_views(mesh, np.random.default_rng(0), RecordSpec(views=3))
+    points = np.concatenate([v.points for v in views])
+    trimesh.PointCloud(points).export(tmp_path / "cloud.ply")
+    return tmp_path / "cloud.ply", mesh
+
+
+def test_reconstruct_writes_a_watertight_mesh_in_the_input_frame(tmp_path, tiny_checkpoint, capsys):
+    cloud, _ = partial_cloud(tmp_path)
+    out = tmp_path / "mesh.obj"
+    assert main(["reconstruct", str(cloud), "--out", str(out), "--checkpoint", str(tiny_checkpoint),
+                 "--resolution0", "16", "--max-triangles", "2000"]) == 0
+    mesh = trimesh.load(out, force="mesh")
+    points = trimesh.load(cloud).vertices
+    assert mesh.is_watertight and len(mesh.faces) <= 2000
+    # the mesh lies around the input, in metres, not in the unit box
+    assert np.linalg.norm(mesh.bounds.mean(0) - (points.min(0) + points.max(0)) / 2) < 0.1
+    assert "watertight=True" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("points, message", [
+    (np.zeros((0, 3)), "no finite points"),
+    (np.full((50, 3), np.nan), "no finite points"),
+    (np.ones((1, 3)), "at least"),
+    (np.ones((40, 3)), "too small"),
+])
+def test_reconstruct_bad_clouds_fail_with_a_message(tmp_path, tiny_checkpoint, capsys, points, message):
+    np.save(tmp_path / "bad.npy", points)
+    code = main(["reconstruct", str(tmp_path / "bad.npy"), "--out", str(tmp_path / "m.obj"), "--checkpoint", str(tiny_checkpoint)])
+    assert code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "m.obj").exists()
+
+
+def test_reconstruct_with_a_corrupt_checkpoint_fails_clearly(tmp_path, capsys):
+    cloud, _ = partial_cloud(tmp_path)
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    assert main(["reconstruct", str(cloud), "--out", str(tmp_path / "m.obj"), "--checkpoint", str(tmp_path / "bad.pt")]) == 2
+    assert "cannot read checkpoint" in capsys.readouterr().err
+
+
+def test_eval_writes_stable_json_and_a_report(tmp_path, tiny_checkpoint):
+    meshes = tmp_path / "gt"
+    meshes.mkdir()
+    make_shape("bowl", np.random.default_rng(5)).export(meshes / "bowl.ply")
+    (meshes / "broken.obj").write_text("v 0 0 0\nthis is not a mesh\n")  # reported and skipped
+    out = tmp_path / "eval.json"
+    assert main(["eval", "--meshes", str(meshes), "--views", "1,3", "--methods", "occnet,tsdf,hull",
+                 "--checkpoint", str(tiny_checkpoint), "--resolution0", "16", "--json", str(out), "--surface-samples", "10000",
+                 "--report", str(tmp_path / "report")]) == 0
+    records = json.loads(out.read_text())
+    assert len(records) == 2 * 3  # one object (the broken one skipped) x 2 view counts x 3 methods
+    for r in records:
+        assert {"object", "method", "views", "chamfer_l1", "fscore_1pct", "fscore_2pct", "iou", "time_s"} <= set(r)
+    hull = [r for r in records if r["method"] == "hull"]
+    assert all(r["iou"] is not None and 0 < r["fscore_2pct"] <= 1 for r in hull)
+    assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "fscore_vs_views.png").exists()
+
+
+def test_eval_on_an_empty_folder_is_an_error(tmp_path, capsys):
+    assert main(["eval", "--meshes", str(tmp_path), "--methods", "hull"]) == 2
+    assert "holds no meshes" in capsys.readouterr().err
+
+
+def test_shapes_writes_the_split_seeds_as_watertight_meshes(tmp_path, capsys):
+    import trimesh
+
+    from occnet_ros.shapes.catalog import make_shape_by_seed
+
+    assert main(["shapes", "--categories", "bowl", "--split", "test", "--count", "2", "--out", str(tmp_path)]) == 0
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bowl-2000000.ply", "bowl-2000001.ply"]
+    written = trimesh.load(tmp_path / files[1])
+    assert written.is_watertight
+    assert abs(written.volume - make_shape_by_seed("bowl", 2_000_001).volume) < 1e-9
+    assert main(["shapes", "--categories", "vase", "--out", str(tmp_path)]) == 2
+    assert "unknown category 'vase'" in capsys.readouterr().err
+
+
+def test_bench_times_last_view_to_mesh_per_grid_precision_and_threads(tmp_path, tiny_checkpoint):
+    from occnet_ros.complete.reconstruct import Reconstructor
+    from occnet_ros.evaluate.bench import end_to_end_records
+    from occnet_ros.model.checkpoint import load_checkpoint
+
+    cloud, _ = partial_cloud(tmp_path)
+    points = np.asarray(trimesh.load(cloud).vertices)
+    records = end_to_end_records(Reconstructor(load_checkpoint(tiny_checkpoint)), points, runs=1, threads=(1,))
+    names = [r["name"] for r in records]
+    assert names == ["end_to_end_64_fp32_1thread", "end_to_end_64_bf16_1thread", "end_to_end_128_fp32_1thread", "end_to_end_128_bf16_1thread"]
+    assert all(r["median_s"] > 0 and r["runs"] == 1 for r in records)

@@ -1,0 +1,96 @@
+"""Post-processing, object frames, Umeyama, atomic saves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from occnet_ros.complete.object_frame import object_frame, umeyama, wrap_angle
+from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
+from occnet_ros.geometry.files import save_mesh_atomic
+from occnet_ros.geometry.frames import yaw_matrix
+
+
+def test_postprocess_decimates_keeps_watertight_and_drops_specks():
+    sphere = trimesh.creation.icosphere(subdivisions=5, radius=0.3)  # 20480 faces
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.01).apply_translation([1, 0, 0])
+    result = postprocess(trimesh.util.concatenate([sphere, speck]), PostprocessSettings(max_triangles=5000))
+    assert len(result.mesh.faces) <= 5000 and result.watertight and result.removed_components == 1
+    assert result.mesh.volume == pytest.approx(sphere.volume, rel=0.03)  # Taubin does not shrink
+
+
+def test_postprocess_rejects_empty_meshes():
+    with pytest.raises(ValueError, match="empty"):
+        postprocess(trimesh.Trimesh())
+
+
+def test_umeyama_recovers_a_similarity():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(50, 3))
+    truth = np.eye(4)
+    truth[:3, :3] = 1.7 * yaw_matrix(0.8)
+    truth[:3, 3] = [0.3, -2.0, 1.0]
+    target = source @ truth[:3, :3].T + truth[:3, 3]
+    assert np.allclose(umeyama(source, target, with_scale=True), truth, atol=1e-9)
+    with pytest.raises(ValueError):
+        umeyama(source[:2], target[:2])
+
+
+def test_object_frame_is_gravity_aligned_and_does_not_flip():
+    box = trimesh.creation.box([0.8, 0.3, 0.5])
+    box.apply_transform(np.block([[yaw_matrix(0.5), np.array([[2.0], [1.0], [0.25]])], [np.zeros((1, 3)), np.ones((1, 1))]]))
+    frame = object_frame(box)
+    assert np.allclose(frame.pose[:3, 2], [0, 0, 1])  # z stays up
+    assert np.allclose(sorted(frame.extents), sorted([0.8, 0.3, 0.5]), atol=1e-6)
+    assert frame.extents[0] == pytest.approx(0.8, abs=1e-6)  # x along the long side
+    assert np.allclose(frame.pose[:3, 3], [2.0, 1.0, 0.25], atol=1e-6)
+    for previous in (0.5, 0.5 + np.pi):
+        again = object_frame(box, previous_yaw=previous + 0.1)
+        assert abs(wrap_angle(again.yaw - previous)) < 0.05
+
+
+def test_save_mesh_atomic_writes_loadable_files(tmp_path):
+    box = trimesh.creation.box([1, 2, 3])
+    for fmt in ("obj", "ply", "glb"):
+        path = save_mesh_atomic(box, tmp_path / "out" / f"box.{fmt}")
+        loaded = trimesh.load(path, force="mesh")
+        assert loaded.volume == pytest.approx(6.0)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["box.glb", "box.obj", "box.ply"]
+    with pytest.raises(ValueError, match="format"):
+        save_mesh_atomic(box, tmp_path / "box.fbx")
+
+
+def test_frame_of_a_square_object_stays_put_between_updates():
+    """A nearly square table top: PCA alone may jump by 90 degrees; alignment to the previous
+    revision keeps the frame (and sees through a small true rotation)."""
+    from occnet_ros.complete.object_frame import align_yaw_to_previous
+
+    top = trimesh.creation.box([1.0, 0.98, 0.05]).apply_translation([0, 0, 0.7])
+    leg = trimesh.creation.box([0.05, 0.05, 0.7]).apply_translation([0.4, 0.4, 0.35])  # one leg breaks the symmetry
+    table = trimesh.util.concatenate([top, leg])
+    first = object_frame(table)
+    previous_object = table.copy().apply_transform(np.linalg.inv(first.pose))
+    for yaw in (0.03, np.pi / 2 + 0.03, np.pi + 0.03):  # PCA cannot tell these apart
+        turned = table.copy().apply_transform(np.block([[yaw_matrix(0.03), np.zeros((3, 1))], [np.zeros((1, 3)), np.ones((1, 1))]]))
+        pca = object_frame(turned, previous_yaw=first.yaw + yaw - 0.03)
+        aligned = align_yaw_to_previous(turned, pca, previous_object)
+        assert abs(wrap_angle(aligned.yaw - (first.yaw + 0.03))) < 0.02
+
+
+def test_decimating_thin_parts_keeps_the_mesh_closed():
+    """Marching cubes of a chair (thin legs and slats) decimated to 2,000 faces stays watertight."""
+    import torch
+
+    from occnet_ros.complete.extract import ExtractionSettings, extract_mesh
+    from occnet_ros.learn.sampling import occupancy
+    from occnet_ros.shapes.catalog import make_shape
+
+    chair = make_shape("chair", np.random.default_rng(3))
+    chair.apply_scale(1.0 / np.ptp(chair.bounds, axis=0).max()).apply_translation(-chair.bounds.mean(axis=0))
+    fn = lambda p: torch.from_numpy(np.where(occupancy(chair, p.numpy()), 5.0, -5.0).astype(np.float32))  # noqa: E731
+    marched = extract_mesh(fn, ExtractionSettings(32, 2, 0.5)).mesh
+    result = postprocess(marched, PostprocessSettings(max_triangles=2000))
+    assert marched.is_watertight and len(marched.faces) > 10_000
+    assert result.watertight and len(result.mesh.faces) <= 2000
+    assert result.mesh.volume == pytest.approx(marched.volume, rel=0.15)

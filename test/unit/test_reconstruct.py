@@ -1,0 +1,33 @@
+"""The shipped model on partial clouds users actually produce (no ROS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from occnet_ros.complete.postprocess import postprocess
+from occnet_ros.complete.reconstruct import Reconstructor
+from occnet_ros.evaluate.run import observed_fidelity
+from occnet_ros.learn.records import RecordSpec, render_views
+from occnet_ros.model.checkpoint import default_checkpoint, load_checkpoint
+from occnet_ros.shapes.catalog import make_shape_by_seed
+
+
+@pytest.fixture(scope="module")
+def reconstructor() -> Reconstructor:
+    return Reconstructor(load_checkpoint(default_checkpoint()))
+
+
+@pytest.mark.parametrize("category, keep", [("sofa", 0.3), ("cabinet", 0.3), ("shelf", 0.5)])
+def test_a_corner_of_one_view_of_a_large_object_is_covered(reconstructor, category, keep):
+    """One view of a large object, cropped to the top corner the camera saw (the object runs out of
+    the field of view): the mesh is closed and passes through the observed points."""
+    mesh = make_shape_by_seed(category, 2_000_000)
+    points = render_views(mesh, np.random.default_rng(0), RecordSpec(views=1))[0].points
+    low, high = points.min(axis=0), points.max(axis=0)
+    corner = points[(points[:, 0] < low[0] + keep * (high[0] - low[0])) & (points[:, 2] > high[2] - keep * (high[2] - low[2]))]
+    assert np.ptp(corner, axis=0).max() < 0.6 * np.ptp(mesh.vertices, axis=0).max()  # really only a part
+    out = postprocess(reconstructor.reconstruct(corner).mesh).mesh
+    assert out.is_watertight
+    assert observed_fidelity(out, corner, mesh, tau=0.02) > 0.9
+    assert np.all(out.bounds[0] < corner.min(axis=0) + 0.02) and np.all(out.bounds[1] > corner.max(axis=0) - 0.02)
