@@ -6,9 +6,9 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from geometry_msgs.msg import PoseStamped
 from ros_helpers import REPO, spin_until
+from scenes import poses_around, render_frame, two_object_scene
 from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Header
-from test_observation_core import poses_around, render_frame, two_object_scene
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW
 from occnet_ros.msg import InstanceInfo, ObjectObservation, Segmentation

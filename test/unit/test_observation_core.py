@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
+from scenes import poses_around, render_frame, two_object_scene
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, Intrinsics
 from occnet_ros.geometry.raycast import look_at, raycasting_scene, render_depth
@@ -14,27 +15,6 @@ from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.observe.tf_buffer import TransformBuffer, TransformUnavailable
 
 NO_CLEANING = FrameSettings(voxel_size_m=0.0, outlier_neighbors=0, min_instance_points=20, max_points_per_view=100000)
-
-
-def two_object_scene():
-    box = trimesh.creation.box([0.3, 0.3, 0.3])
-    box.apply_translation([0.5, 0.0, 0.15])
-    can = trimesh.creation.cylinder(radius=0.08, height=0.25, sections=32)
-    can.apply_translation([-0.5, 0.2, 0.125])
-    return [box, can]
-
-
-def render_frame(meshes, pose, ids=(1, 2)):
-    depth, geometry = render_depth(raycasting_scene(meshes), HL2_LONG_THROW, pose)
-    mask = np.zeros(depth.shape, dtype=np.uint16)
-    for index, value in enumerate(ids):
-        mask[geometry == index] = value
-    return depth, mask
-
-
-def poses_around(count, radius=1.6, height=1.2):
-    return [look_at(np.array([radius * np.cos(a), radius * np.sin(a), height]), np.array([0.0, 0.0, 0.15]))
-            for a in np.linspace(0, 2 * np.pi, count, endpoint=False)]
 
 
 def test_split_instances_places_points_in_the_world():
