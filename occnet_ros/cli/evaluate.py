@@ -20,7 +20,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; choose from {METHODS}")
     reconstructor = None
-    if "occnet" in methods:
+    if {"occnet", "occnet_prior"} & set(methods):
         from occnet_ros.cli.reconstruct import reconstructor_from_args
 
         reconstructor = reconstructor_from_args(args)

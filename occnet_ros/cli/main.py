@@ -40,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     shapes.add_argument("--out", type=Path, required=True, help="folder for <category>-<seed>.ply")
 
     rec = sub.add_parser("reconstruct", help="point cloud (world frame, metres) -> watertight mesh")
-    rec.add_argument("input", type=Path, help=".ply/.pcd/.xyz/.npy/.npz point cloud")
+    rec.add_argument("input", type=Path, help="views file (.npz with depth, mask, K, world_from_camera) or a "
+                     ".ply/.pcd/.xyz/.npy/.npz point cloud (the prior alone)")
+    rec.add_argument("--no-evidence", action="store_true", help="with a views file: use only its points (the prior alone)")
     rec.add_argument("--out", type=Path, required=True, help="mesh file (.obj/.ply/.stl/.glb)")
     rec.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the input (output uses the same)")
     rec.add_argument("--max-triangles", type=int, default=5000)

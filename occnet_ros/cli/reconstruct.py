@@ -28,12 +28,30 @@ def reconstructor_from_args(args: argparse.Namespace):
     return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin)
 
 
+def read_input(path: Path, up: str):
+    """(points, views) of the input: a views file (.npz with ``depth``) gives both, any point
+    cloud file points and no views. Views files are z-up by definition."""
+    import numpy as np
+
+    from occnet_ros.geometry.files import read_points
+    from occnet_ros.geometry.views import is_views_file, read_views
+
+    if not is_views_file(path):
+        return read_points(path, up), None
+    if up != "z":
+        raise ValueError(f"{path}: a views file is in a z-up world by definition; drop --up {up}")
+    views = read_views(path)
+    return np.concatenate([view.points() for view in views]), views
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
-    from occnet_ros.geometry.files import read_points
 
-    points = read_points(args.input, args.up)
-    result = reconstructor_from_args(args).reconstruct(points)
+    points, views = read_input(args.input, args.up)
+    reconstructor = reconstructor_from_args(args)
+    if args.no_evidence:
+        reconstructor.evidence = None
+    result = reconstructor.reconstruct(points, views)
     mesh = result.mesh
     if not args.no_postprocess:
         mesh = postprocess(mesh, PostprocessSettings(max_triangles=args.max_triangles)).mesh
@@ -43,7 +61,9 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     mesh.export(args.out)
     print(
-        f"{args.input}: {result.input_points} points -> {args.out}: {len(mesh.faces)} triangles, "
+        f"{args.input}: {result.input_points} points, {result.views_used} views fused"
+        f"{f' ({result.views_dropped} behind the camera, dropped)' if result.views_dropped else ''} -> "
+        f"{args.out}: {len(mesh.faces)} triangles, "
         f"watertight={mesh.is_watertight}, {sum(result.timings.values()):.2f} s"
     )
     return 0

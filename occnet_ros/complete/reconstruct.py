@@ -1,8 +1,10 @@
-"""Point cloud in the world (metres, z up) -> watertight mesh in the world.
+"""Point cloud (and the depth views it came from) in the world (metres, z up) -> watertight mesh.
 
 The cloud is put into the network's canonical box (gravity aligned, yaw from PCA, centred
-and scaled as in training), encoded once, the decoder folded for that code, the surface
-extracted with MISE, and the mesh mapped back to the world.
+and scaled as in training), encoded once (with line-of-sight points from the views when the
+model takes them), the decoder folded for that code; with views, the model's logits are fused
+with the views' evidence (complete/fusion.py: TSDF where observed, crossed space empty, the
+prior elsewhere); the surface is extracted with MISE and the mesh mapped back to the world.
 """
 
 from __future__ import annotations
@@ -15,11 +17,15 @@ import numpy as np
 import torch
 import trimesh
 
+from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh
-from occnet_ros.geometry.frames import CanonicalFrame, DegenerateCloudError, finite_points, resample
+from occnet_ros.complete.fusion import FusionSettings, fuse_logits
+from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
+from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
 
 MIN_INPUT_POINTS = 10
+LINE_OF_SIGHT_POINTS_PER_VIEW = 2000  # observed points per view that line-of-sight samples start from
 
 
 @dataclass
@@ -29,6 +35,8 @@ class Reconstruction:
     input_points: int  # finite points received
     evaluated_points: int  # network queries spent on extraction
     timings: dict[str, float] = field(default_factory=dict)
+    views_used: int = 0  # depth views whose evidence was fused
+    views_dropped: int = 0  # views that saw the object's centre from behind the camera
 
 
 class Reconstructor:
@@ -42,8 +50,12 @@ class Reconstructor:
         use_mise: bool = True,
         seed: int = 0,
         bf16: bool = False,
+        evidence: EvidenceSettings | None = EvidenceSettings(),
+        fusion: FusionSettings = FusionSettings(),
     ) -> None:
         self.loaded = loaded
+        self.evidence = evidence  # None: the prior alone, even when views are given
+        self.fusion = fusion
         self.bf16 = bf16
         self.extraction = extraction or ExtractionSettings(threshold=loaded.settings.threshold)
         self.fold = fold
@@ -73,13 +85,56 @@ class Reconstructor:
         inputs = frame.to_canonical(resample(points, settings.input_points, rng)).astype(np.float32)
         return frame, inputs, len(points)
 
+    def line_of_sight_input(self, frame: CanonicalFrame, views: list[DepthView]) -> torch.Tensor | None:
+        """Line-of-sight points of the views in the canonical box, as in training; None when
+        the model takes none."""
+        count = self.loaded.settings.free_points
+        if not views or count <= 0 or not getattr(self.loaded.model.config, "line_of_sight", False):
+            return None
+        rng = np.random.default_rng(self.seed + 1)
+        points, origins = [], []
+        for view in views:
+            seen = view.points()
+            if len(seen) > LINE_OF_SIGHT_POINTS_PER_VIEW:
+                seen = seen[rng.choice(len(seen), LINE_OF_SIGHT_POINTS_PER_VIEW, replace=False)]
+            points.append(seen)
+            origins.append(np.repeat(view.world_from_camera[None, :3, 3], len(seen), axis=0))
+        canonical = frame.to_canonical(np.concatenate(points))
+        free = line_of_sight_samples(canonical, frame.to_canonical(np.concatenate(origins)), count, rng,
+                                     LINE_OF_SIGHT_OFFSETS, BOX_HALF)
+        return torch.from_numpy(free).to(self.device)
+
+    def _fused(self, fn, frame: CanonicalFrame, views: list[DepthView], timings: dict[str, float]):
+        """The model's logit function fused with the views' evidence (canonical queries)."""
+        size = frame.scale * self.loaded.settings.fill  # the observed points' extent, metres
+        field_ = EvidenceField(views, self.evidence.truncation(size), self.evidence)
+        level = float(np.log(self.extraction.threshold / (1 - self.extraction.threshold)))
+        linear = (frame.matrix[:3, :3]).astype(np.float32)  # canonical -> world offsets from frame.center
+
+        def fused(p: torch.Tensor) -> torch.Tensor:
+            logits = fn(p).float().cpu().numpy()
+            start = time.perf_counter()
+            q = p.cpu().numpy()
+            offsets = np.stack([q[:, 0] * linear[i, 0] + q[:, 1] * linear[i, 1] + q[:, 2] * linear[i, 2] for i in range(3)], axis=1)
+            out = fuse_logits(logits, field_.at(offsets, frame.center), level, self.fusion)
+            timings["evidence_s"] = timings.get("evidence_s", 0.0) + time.perf_counter() - start
+            return torch.from_numpy(out)
+
+        return fused
+
     @torch.no_grad()
-    def reconstruct(self, points_world: np.ndarray) -> Reconstruction:
-        """The mesh of the object a cloud (N, 3) in metres shows, in the same frame."""
+    def reconstruct(self, points_world: np.ndarray, views: list[DepthView] | None = None) -> Reconstruction:
+        """The mesh of the object a cloud (N, 3) in metres shows, in the same frame; with the
+        depth views it came from, their evidence shapes the observed surface and free space."""
         start = time.perf_counter()
         frame, inputs, count = self.canonical_input(points_world)
-        fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold)
+        views, dropped = views_in_front(views or [], frame.center)
+        free = self.line_of_sight_input(frame, views)
+        fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)
         device_fn = self._wrap(fn)
+        timings: dict[str, float] = {}
+        if views and self.evidence is not None:
+            device_fn = self._fused(device_fn, frame, views, timings)
         encoded = time.perf_counter()
         result = extract_mesh(device_fn, self.extraction, use_mise=self.use_mise)
         mesh = result.mesh.copy()
@@ -90,8 +145,16 @@ class Reconstructor:
             frame=frame,
             input_points=count,
             evaluated_points=result.evaluated_points,
-            timings={"encode_s": encoded - start, "extract_s": done - encoded},
+            timings={"encode_s": encoded - start, "extract_s": done - encoded, **timings},
+            views_used=len(views) if self.evidence is not None else 0,
+            views_dropped=dropped,
         )
+
+
+def views_in_front(views: list[DepthView], center: np.ndarray) -> tuple[list[DepthView], int]:
+    """The views whose camera has the object's centre in front of it, and how many did not."""
+    kept = [v for v in views if (np.linalg.inv(v.world_from_camera) @ np.append(center, 1.0))[2] > 0]
+    return kept, len(views) - len(kept)
 
 
 def load_reconstructor(checkpoint: str | Path | None = None, device: str = "auto", resolution0: int = 32, upsampling_steps: int = 2,

@@ -80,3 +80,30 @@ def mesh_metrics(
     chamfer, (f1, f2) = chamfer_and_fscore(pred_points, gt_points)
     iou = volumetric_iou(pred, gt, rng) if pred.is_watertight and gt.is_watertight else None
     return MeshMetrics(chamfer, f1, f2, iou)
+
+
+def split_fscores(
+    pred: trimesh.Trimesh, gt: trimesh.Trimesh, input_points: np.ndarray, tau: float = 0.01, near: float = 0.02,
+    seed: int = 0, samples: int = SURFACE_SAMPLES,
+) -> tuple[float | None, float | None]:
+    """F@tau on the observed part of the ground-truth surface (GT samples within ``near`` of an
+    input point, in the GT's unit box) and on the rest. Recall counts the part's GT samples;
+    precision counts the predicted samples whose nearest GT sample lies in that part.
+    None for a part with no GT sample."""
+    transform = unit_box_transform(gt)
+    rng = np.random.default_rng(seed)
+    pred_points = trimesh.sample.sample_surface(pred.copy().apply_transform(transform), samples, seed=int(rng.integers(2**31)))[0]
+    gt_points = trimesh.sample.sample_surface(gt.copy().apply_transform(transform), samples, seed=int(rng.integers(2**31)))[0]
+    observed = cKDTree(trimesh.transform_points(np.asarray(input_points, float), transform)).query(gt_points, workers=1)[0] < near
+    accuracy, nearest_gt = cKDTree(gt_points).query(pred_points, workers=1)
+    completeness = cKDTree(pred_points).query(gt_points, workers=1)[0]
+    scores: list[float | None] = []
+    for part in (observed, ~observed):
+        if not part.any():
+            scores.append(None)
+            continue
+        recall = float((completeness[part] < tau).mean())
+        mine = part[nearest_gt]
+        precision = float((accuracy[mine] < tau).mean()) if mine.any() else 0.0
+        scores.append(2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0)
+    return scores[0], scores[1]

@@ -19,13 +19,14 @@ import trimesh
 from scipy.spatial import cKDTree
 
 from occnet_ros.evaluate import baselines
-from occnet_ros.evaluate.metrics import mesh_metrics, unit_box_transform
+from occnet_ros.evaluate.metrics import mesh_metrics, split_fscores, unit_box_transform
 from occnet_ros.learn.records import RecordSpec, View, render_views
 from occnet_ros.learn.sources import MESH_SUFFIXES, item_rng, load_mesh
 
 log = logging.getLogger(__name__)
-METHODS = ("occnet", "tsdf", "poisson", "hull")
-JSON_KEYS = ("object", "method", "views", "chamfer_l1", "fscore_1pct", "fscore_2pct", "iou", "time_s")
+METHODS = ("occnet", "occnet_prior", "tsdf", "poisson", "hull")  # occnet: the views' evidence fused; occnet_prior: points only
+JSON_KEYS = ("object", "method", "views", "chamfer_l1", "fscore_1pct", "fscore_2pct", "iou", "time_s",
+             "fscore_1pct_observed", "fscore_1pct_unobserved")
 
 
 @dataclass
@@ -80,6 +81,7 @@ class MethodRunner:
     def __call__(self, method: str, views: list[View]) -> trimesh.Trimesh:
         runners: dict[str, Callable[[list[View]], trimesh.Trimesh]] = {
             "occnet": self._occnet,
+            "occnet_prior": lambda v: self._occnet(v, evidence=False),
             "tsdf": lambda v: baselines.tsdf_fusion(v, self.spec.intrinsics),
             "poisson": baselines.poisson,
             "hull": baselines.convex_hull,
@@ -88,12 +90,13 @@ class MethodRunner:
             raise ValueError(f"unknown method {method!r}; choose from {METHODS}")
         return runners[method](views)
 
-    def _occnet(self, views: list[View]) -> trimesh.Trimesh:
+    def _occnet(self, views: list[View], evidence: bool = True) -> trimesh.Trimesh:
         from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
 
         if self.reconstructor is None:
             raise ValueError("method occnet needs a checkpoint")
-        mesh = self.reconstructor.reconstruct(np.concatenate([v.points for v in views])).mesh
+        depth_views = [v.depth_view(self.spec.intrinsics) for v in views] if evidence else None
+        mesh = self.reconstructor.reconstruct(np.concatenate([v.points for v in views]), depth_views).mesh
         return postprocess(mesh, PostprocessSettings(max_triangles=self.max_triangles)).mesh
 
 
@@ -118,11 +121,14 @@ def evaluate_object(
                 record["watertight"] = bool(mesh.is_watertight)
                 record["triangles"] = len(mesh.faces)
                 record["input_fidelity"] = observed_fidelity(mesh, points, obj.mesh)
+                observed, unobserved = split_fscores(mesh, obj.mesh, points, seed=seed, samples=samples)
+                record["fscore_1pct_observed"], record["fscore_1pct_unobserved"] = observed, unobserved
                 meshes["outputs"][(count, method)] = mesh
             except Exception as error:  # one failing method must not end the evaluation
                 log.warning("%s %s %d views failed: %s", obj.name, method, count, error)
                 record.update({"time_s": time.perf_counter() - start, "chamfer_l1": None, "fscore_1pct": None,
-                               "fscore_2pct": None, "iou": None, "error": str(error)})
+                               "fscore_2pct": None, "iou": None, "fscore_1pct_observed": None,
+                               "fscore_1pct_unobserved": None, "error": str(error)})
             records.append(record)
     return records, meshes
 

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from occnet_ros.geometry.frames import CanonicalFrame, resample, yaw_matrix
+from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, resample, yaw_matrix
+from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, line_of_sight_samples
 from occnet_ros.learn.records import Record
 
 
@@ -31,6 +32,7 @@ class ExampleSpec:
     yaw_augment: bool = True
     input_noise: float = 0.0  # extra Gaussian noise, fraction of the unit box
     uniform_queries_only: bool = False  # draw queries only from the uniform ones (for IoU)
+    free_points: int = 0  # line-of-sight points per example (records must keep camera origins)
 
 
 def make_example(record: Record, rng: np.random.Generator, spec: ExampleSpec) -> dict[str, np.ndarray]:
@@ -42,6 +44,9 @@ def make_example(record: Record, rng: np.random.Generator, spec: ExampleSpec) ->
     observed = observed @ rotation.T
     frame = CanonicalFrame.from_points(observed, spec.fill, spec.align_yaw)
     inputs = frame.to_canonical(resample(observed, spec.input_points, rng))
+    extra = {}
+    if spec.free_points > 0:
+        extra["free"] = _free_points(record, chosen, rotation, frame, rng, spec.free_points)
     if spec.input_noise > 0:
         inputs = inputs + rng.normal(scale=spec.input_noise, size=inputs.shape)
     all_queries, all_occ = record.uniform_queries if spec.uniform_queries_only else (record.queries, record.occupancies)
@@ -51,7 +56,23 @@ def make_example(record: Record, rng: np.random.Generator, spec: ExampleSpec) ->
         "inputs": inputs.astype(np.float32),
         "queries": queries.astype(np.float32),
         "occupancies": all_occ[pick].astype(np.float32),
+        **extra,
     }
+
+
+def _free_points(record: Record, chosen: np.ndarray, rotation: np.ndarray, frame: CanonicalFrame,
+                 rng: np.random.Generator, count: int) -> np.ndarray:
+    """Line-of-sight points of the chosen views in the canonical frame, exactly ``count`` of
+    them (repeated surface-adjacent points where the box holds too few)."""
+    if record.origins is None:
+        raise ValueError(f"record {record.name!r} keeps no camera origins; regenerate the data cache "
+                         "(a new data.cache_dir) to train with free_points")
+    points = frame.to_canonical(np.concatenate([record.views[i] for i in chosen]) @ rotation.T)
+    origins = frame.to_canonical(np.concatenate([np.repeat(record.origins[i][None], len(record.views[i]), 0) for i in chosen]) @ rotation.T)
+    free = line_of_sight_samples(points, origins, count, rng, LINE_OF_SIGHT_OFFSETS, BOX_HALF)
+    if len(free) < count:  # nothing crossed inside the box: points just in front of the surface
+        free = line_of_sight_samples(points, origins, count, rng, (1e-3, 2e-3), np.inf)
+    return free.astype(np.float32)
 
 
 class OccupancyDataset(Dataset):

@@ -61,8 +61,11 @@ def load_wheel_mesh(wheel: Path, member: str, size_m: float) -> trimesh.Trimesh:
     return mesh
 
 
-def pybullet_items(split: str, wheel: Path, size_range_m: tuple[float, float] = (0.08, 0.5)) -> list[Item]:
-    """Items of the random_urdfs objects whose index falls in the split (900/50/50)."""
+def pybullet_items(
+    split: str, wheel: Path, size_range_m: tuple[float, float] = (0.08, 0.5), count: int | None = None
+) -> list[Item]:
+    """Items of the random_urdfs objects whose index falls in the split (900/50/50); the first
+    ``count`` of them when given."""
     items = []
     for index, member in sorted(wheel_meshes(wheel).items()):
         if index not in SPLIT_OF_INDEX[split]:
@@ -74,4 +77,4 @@ def pybullet_items(split: str, wheel: Path, size_range_m: tuple[float, float] = 
             return make_record(mesh, rng, spec, name)
 
         items.append(Item(name, make))
-    return items
+    return items[:count]

@@ -18,6 +18,7 @@ import trimesh
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, Intrinsics, backproject, transform_points
 from occnet_ros.geometry.raycast import ToFNoise, raycasting_scene, render_depth, sample_viewpoints
+from occnet_ros.geometry.views import DepthView
 from occnet_ros.learn.sampling import occupancy_queries, surface_samples
 
 SMALL_OBJECT_M = 0.5  # objects smaller than this stand on a table, not on the floor
@@ -33,6 +34,7 @@ class Record:
     surface: np.ndarray  # (S, 3)
     n_near: int = 0  # queries[:n_near] are near-surface samples, the rest uniform in a cube
     name: str = ""
+    origins: np.ndarray | None = None  # (V, 3) camera centre of each view (line-of-sight samples), if kept
 
     @property
     def uniform_queries(self) -> tuple[np.ndarray, np.ndarray]:
@@ -55,6 +57,7 @@ class Record:
             n_near=np.int64(self.n_near),
             surface=self.surface.astype(np.float16),
             name=np.str_(self.name),
+            **({} if self.origins is None else {"origins": np.asarray(self.origins, dtype=np.float32)}),
         )
         os.replace(tmp, path)
 
@@ -72,6 +75,7 @@ class Record:
                 surface=data["surface"].astype(np.float32),
                 n_near=int(data["n_near"]),
                 name=str(data["name"]),
+                origins=data["origins"].astype(np.float32) if "origins" in data.files else None,
             )
 
 
@@ -97,6 +101,12 @@ class View:
     depth: np.ndarray
     pose: np.ndarray
     points: np.ndarray
+
+    def depth_view(self, intrinsics: Intrinsics) -> DepthView:
+        """The view as reconstruction takes it (only the object is rendered: its mask is
+        wherever the ray returned)."""
+        return DepthView(np.nan_to_num(self.depth, nan=0.0).astype(np.float32), np.isfinite(self.depth),
+                         intrinsics.k, self.pose)
 
 
 def render_views(
@@ -144,8 +154,10 @@ def partial_views(mesh: trimesh.Trimesh, rng: np.random.Generator, spec: RecordS
 def make_record(mesh: trimesh.Trimesh, rng: np.random.Generator, spec: RecordSpec, name: str = "") -> Record:
     """Render partial views and sample supervision for one watertight mesh."""
     queries, occ = occupancy_queries(mesh, spec.queries, rng, spec.near_fraction, spec.sigma_fraction)
+    views = render_views(mesh, rng, spec)
     return Record(
-        views=partial_views(mesh, rng, spec),
+        views=[view.points for view in views],
+        origins=np.stack([view.pose[:3, 3] for view in views]).astype(np.float32),
         queries=queries,
         occupancies=occ,
         surface=surface_samples(mesh, spec.surface_points, rng),

@@ -31,6 +31,7 @@ from occnet_ros.model.checkpoint import InferenceSettings, pick_device, read_che
 from occnet_ros.model.occnet import ModelConfig, build_model, require_same_architecture
 
 log = logging.getLogger(__name__)
+INIT_MODES = ("same", "matching")
 LR_SCHEDULES = ("constant", "cosine")
 THRESHOLDS = tuple(np.round(np.arange(0.1, 0.75, 0.05), 2))
 
@@ -52,6 +53,7 @@ class TrainSettings:
     threads: int | None = None
     device: str = "auto"
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same architecture
+    init_mode: str = "same"  # "matching": the checkpoint may differ; copy every parameter of equal name and shape
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainSettings:
@@ -60,6 +62,8 @@ class TrainSettings:
         if unknown:
             raise ValueError(f"unknown train settings {unknown}; known: {sorted(known)}")
         settings = cls(**values)
+        if settings.init_mode not in INIT_MODES:
+            raise ValueError(f"init_mode must be one of {INIT_MODES}, got {settings.init_mode!r}")
         if settings.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {settings.lr_schedule!r}")
         return settings
@@ -98,7 +102,7 @@ def split_items(data_config: dict[str, Any], split: str) -> list:
             from occnet_ros.learn.packaged import download_wheel, pybullet_items
 
             wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
-            items += pybullet_items(split, wheel)
+            items += pybullet_items(split, wheel, count=source.get(split))
         else:
             raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel)")
     return items
@@ -121,7 +125,7 @@ def validate(model: torch.nn.Module, loader: DataLoader, device: torch.device) -
     objects = 0
     losses = []
     for batch in loader:
-        logits = model(batch["inputs"].to(device), batch["queries"].to(device))
+        logits = model(batch["inputs"].to(device), batch["queries"].to(device), _free(batch, device))
         target = batch["occupancies"].to(device)
         losses.append(torch.nn.functional.binary_cross_entropy_with_logits(logits, target).item())
         prob, truth = torch.sigmoid(logits).cpu().numpy(), target.cpu().numpy() > 0.5
@@ -187,8 +191,7 @@ class Trainer:
         )
         self.resume()
         if self.step == 0 and init_state is not None:
-            self.model.load_state_dict(init_state["state_dict"])
-            log.info("initialised from %s", self.settings.init)
+            self.initialise(init_state)
         self.net = DistributedDataParallel(self.model) if self.distributed else self.model
         log.info(
             "training %s on %s: %d train / %d val records, %d parameters",
@@ -202,14 +205,29 @@ class Trainer:
             input_points=self.example_spec.input_points,
             fill=self.example_spec.fill,
             align_yaw=self.example_spec.align_yaw,
+            free_points=self.example_spec.free_points if self.model_config.line_of_sight else 0,
         )
 
     def read_init(self, path: Path) -> dict[str, Any]:
         """The checkpoint to start from (fine-tuning); its architecture must be the config's."""
         state = read_checkpoint(path, map_location=self.device)
-        require_same_architecture(f"--init {path}", ModelConfig.from_dict(state["model_config"]), self.model_config,
-                                  "fine-tuning keeps the checkpoint's architecture")
+        if self.settings.init_mode == "same":
+            require_same_architecture(f"--init {path}", ModelConfig.from_dict(state["model_config"]), self.model_config,
+                                      "fine-tuning keeps the checkpoint's architecture (or set train.init_mode: matching)")
         return state
+
+    def initialise(self, state: dict[str, Any]) -> None:
+        """Weights from the init checkpoint: all of them, or (init_mode matching) those of equal
+        name and shape, the rest left as built (e.g. a new input branch that starts at zero)."""
+        if self.settings.init_mode == "same":
+            self.model.load_state_dict(state["state_dict"])
+            log.info("initialised from %s", self.settings.init)
+            return
+        own = self.model.state_dict()
+        matching = {k: v for k, v in state["state_dict"].items() if k in own and own[k].shape == v.shape}
+        self.model.load_state_dict(matching, strict=False)
+        log.info("initialised %d of %d tensors from %s (equal name and shape); new: %s", len(matching), len(own),
+                 self.settings.init, sorted(set(own) - set(matching)))
 
     def resume(self) -> None:
         last = self.out_dir / "last.pt"
@@ -253,7 +271,7 @@ class Trainer:
         return loader
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> float:
-        logits = self.net(batch["inputs"].to(self.device), batch["queries"].to(self.device))
+        logits = self.net(batch["inputs"].to(self.device), batch["queries"].to(self.device), _free(batch, self.device))
         loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["occupancies"].to(self.device))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -303,6 +321,11 @@ class Trainer:
             dist.barrier()
             dist.destroy_process_group()
         return {"step": self.step, "loss": loss, "best": self.best}
+
+
+def _free(batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor | None:
+    """The batch's line-of-sight points on the device, if it has them."""
+    return batch["free"].to(device) if "free" in batch else None
 
 
 def train(config: dict[str, Any]) -> dict[str, Any]:

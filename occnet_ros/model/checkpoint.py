@@ -31,6 +31,7 @@ class InferenceSettings:
     input_points: int = 512
     fill: float = 0.8
     align_yaw: bool = True
+    free_points: int = 0  # line-of-sight points given to a model built with line_of_sight
 
 
 @dataclass

@@ -21,6 +21,7 @@ from occnet_ros.model.encoder import ResidualFC
 PLANES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
 GRID = ((0, 1, 2),)  # one volume
 FEATURE_LAYOUTS = {"planes": PLANES, "grid": GRID}  # by ModelConfig.feature
+LINE_OF_SIGHT_BLOCKS = 3  # ResNet blocks of the line-of-sight PointNet
 
 
 def feature_coordinates(points: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
@@ -153,20 +154,35 @@ class ConvOccupancyNetwork(nn.Module):
         self.encoder = LocalPoolPointNet(c.latent_dim, c.encoder_hidden, c.encoder_blocks, self.resolution, self.layout)
         self.unet = UNet(c.latent_dim, c.unet_depth, self.dims)
         self.decoder = LocalDecoder(c.latent_dim, c.decoder_hidden, c.decoder_blocks, self.layout)
+        self.free_encoder = None
+        if c.line_of_sight:
+            # Line-of-sight points (space a ray crossed in front of the surface) get their own
+            # PointNet; its output starts at zero so a point-only checkpoint warm-starts unchanged.
+            self.free_encoder = LocalPoolPointNet(c.latent_dim, c.encoder_hidden, LINE_OF_SIGHT_BLOCKS, self.resolution, self.layout)
+            nn.init.zeros_(self.free_encoder.fc_c.weight)
+            nn.init.zeros_(self.free_encoder.fc_c.bias)
 
-    def encode(self, inputs: torch.Tensor) -> list[torch.Tensor]:
-        """inputs (B, N, 3) -> refined feature maps: three planes (B, C, R, R) or one grid (B, C, R, R, R)."""
+    def encode(self, inputs: torch.Tensor, free: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """inputs (B, N, 3) surface points, free (B, M, 3) line-of-sight points (ignored unless the
+        model was built with ``line_of_sight``) -> refined feature maps: three planes (B, C, R, R)
+        or one grid (B, C, R, R, R)."""
         features, indices = self.encoder(inputs)
-        return [self.unet(scatter_mean(features, index, self.resolution, self.dims)) for index in indices]
+        maps = [scatter_mean(features, index, self.resolution, self.dims) for index in indices]
+        if self.free_encoder is not None and free is not None and free.shape[1] > 0:
+            free_features, free_indices = self.free_encoder(free)
+            maps = [m + scatter_mean(free_features, index, self.resolution, self.dims) for m, index in zip(maps, free_indices)]
+        return [self.unet(m) for m in maps]
 
-    def forward(self, inputs: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        return self.decoder(queries, self.encode(inputs))
+    def forward(self, inputs: torch.Tensor, queries: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
+        return self.decoder(queries, self.encode(inputs, free))
 
     @torch.no_grad()
-    def occupancy_function(self, inputs: torch.Tensor, fold: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Logit function of one object's cloud (N, 3); planes are computed once (``fold`` has
-        no further effect: the local decoder has no per-object layers to fold)."""
+    def occupancy_function(
+        self, inputs: torch.Tensor, fold: bool = True, free: torch.Tensor | None = None
+    ) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Logit function of one object's cloud (N, 3) and line-of-sight points (M, 3); planes are
+        computed once (``fold`` has no further effect: the local decoder has no per-object layers)."""
         if self.training:
             raise RuntimeError("occupancy_function needs eval mode (call model.eval())")
-        planes = self.encode(inputs.unsqueeze(0))
+        planes = self.encode(inputs.unsqueeze(0), None if free is None else free.unsqueeze(0))
         return lambda p: self.decoder(p.unsqueeze(0), planes)[0]

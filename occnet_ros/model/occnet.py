@@ -27,6 +27,7 @@ class ModelConfig:
     unet_depth: int = 4  # conv_onet only
     feature: str = "planes"  # conv_onet only: "planes" (three axis-aligned planes) or "grid" (one 3D grid)
     grid_resolution: int = 16  # conv_onet with feature "grid": cells per side of the grid
+    line_of_sight: bool = False  # conv_onet only: also encode free-space points seen along the rays
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
@@ -48,6 +49,10 @@ class ModelConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"model config {name} must be a positive integer, got {value!r}")
+        if not isinstance(self.line_of_sight, bool):
+            raise ValueError(f"model config line_of_sight must be true or false, got {self.line_of_sight!r}")
+        if self.line_of_sight and self.model != "conv_onet":
+            raise ValueError("model config line_of_sight needs model conv_onet")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,15 +103,16 @@ class OccupancyNetwork(nn.Module):
         """inputs (B, N, 3) in the unit box -> latent codes (B, latent_dim)."""
         return self.encoder(inputs)
 
-    def forward(self, inputs: torch.Tensor, queries: torch.Tensor) -> torch.Tensor:
-        """inputs (B, N, 3), queries (B, T, 3) -> logits (B, T)."""
+    def forward(self, inputs: torch.Tensor, queries: torch.Tensor, free: torch.Tensor | None = None) -> torch.Tensor:
+        """inputs (B, N, 3), queries (B, T, 3) -> logits (B, T); the global model takes no
+        line-of-sight points (``free`` is ignored)."""
         return self.decoder(queries, self.encode(inputs))
 
     @torch.no_grad()
     def occupancy_function(
-        self, inputs: torch.Tensor, fold: bool = True
+        self, inputs: torch.Tensor, fold: bool = True, free: torch.Tensor | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Logit function of one object's cloud (N, 3), for mesh extraction (eval mode).
+        """Logit function of one object's cloud (N, 3), for mesh extraction (eval mode); ``free`` is ignored.
 
         With ``fold`` the decoder is specialised to the object's z once (plain MLP per query).
         """
