@@ -11,6 +11,7 @@ import trimesh
 from occnet_ros.complete.object_frame import ObjectFrame, align_yaw_to_previous, object_frame
 from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
 from occnet_ros.complete.reconstruct import Reconstructor
+from occnet_ros.geometry.views import DepthView
 
 
 @dataclass
@@ -30,9 +31,10 @@ class ObjectPipeline:
         self.reconstructor = reconstructor
         self.post = post
 
-    def run(self, points_world: np.ndarray, previous: ObjectMesh | None = None) -> ObjectMesh:
-        """The object's mesh; with the previous revision, its frame is aligned to that one."""
-        result = self.reconstructor.reconstruct(points_world)
+    def run(self, points_world: np.ndarray, previous: ObjectMesh | None = None, views: list[DepthView] | None = None) -> ObjectMesh:
+        """The object's mesh; with the depth views its points came from, their evidence is fused;
+        with the previous revision, its frame is aligned to that one."""
+        result = self.reconstructor.reconstruct(points_world, views)
         start = time.perf_counter()
         processed = postprocess(result.mesh, self.post)
         frame = object_frame(processed.mesh, previous.frame.yaw if previous else None)
