@@ -53,7 +53,7 @@ class BridgeSettings:
     client_timeout_s: float = 5.0
     hello_timeout_s: float = 5.0
     serve_viewer: bool = True
-    stall_timeout_s: float = 5.0  # a send that has not drained for this long: the client does not read
+    stall_timeout_s: float = 5.0  # a send whose buffer has not shrunk for this long: the client does not read
     token_backoff_s: float = 0.25  # wait after the first failed token from an address; doubles per failure
     token_backoff_max_s: float = 4.0  # below the clients' 5 s silence timeout, so a waiting client stays
     max_token_waiters: int = 4  # handshakes from one address waiting for its back-off; more are refused
@@ -70,13 +70,24 @@ class Client:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_heard: float = field(default_factory=time.monotonic)
     send_started: float | None = None  # monotonic time of the send in progress (None: not sending)
+    progress_at: float = 0.0  # when the send buffer was last seen to shrink (the client read)
+    buffered: int = 0  # bytes in the send buffer when last looked at
     sender: asyncio.Task | None = None
     bad_frames: int = 0
     error_queued: bool = False  # an ERROR BAD_FRAME is queued and not sent yet (replies coalesce)
 
+    def check_progress(self, now: float) -> None:
+        """Note whether the send buffer drained since the last look (called every heartbeat)."""
+        transport = self.connection.transport
+        size = transport.get_write_buffer_size() if transport is not None else 0
+        if size < self.buffered:
+            self.progress_at = now
+        self.buffered = size
+
     def stalled_for(self, now: float) -> float:
-        """Seconds the current send has waited for the client to read (0 when not sending)."""
-        return 0.0 if self.send_started is None else now - self.send_started
+        """Seconds a send has been waiting without the client reading a byte (0 when not sending):
+        a slow reader drains its buffer a little on every heartbeat tick, one that does not read never."""
+        return 0.0 if self.send_started is None else now - max(self.send_started, self.progress_at)
 
 
 @dataclass
@@ -166,12 +177,16 @@ class BridgeServer:
         s = self.settings
         async with serve(self._handle, s.host, s.port, ssl=self._ssl(), max_size=1 << 16,
                          process_request=self._http if s.serve_viewer else None,
-                         ping_interval=None, compression=None) as server:
+                         ping_interval=None, compression=None, close_timeout=2.0) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             heartbeat = asyncio.create_task(self._heartbeat())
             await self._stop.wait()
             heartbeat.cancel()
+            # a client that does not read would hold the server's closing handshake for close_timeout
+            for client in list(self.clients.values()):
+                if client.stalled_for(time.monotonic()) > 0:
+                    client.connection.transport.abort()
 
     def _http(self, connection, request):
         """Serve the browser viewer's static files on plain HTTP GETs; WebSocket upgrades pass."""
@@ -218,6 +233,7 @@ class BridgeServer:
             await asyncio.sleep(self.settings.heartbeat_s)
             now = time.monotonic()
             for client in list(self.clients.values()):
+                client.check_progress(now)
                 if now - client.last_heard > self.settings.client_timeout_s:
                     self.stats["evicted"] += 1
                     log.info("evicting silent client %d", client.session)
@@ -227,7 +243,7 @@ class BridgeServer:
                     # it answers heartbeats but does not read what we send: its socket buffers are
                     # full; a close handshake could not reach it either, so the connection is aborted
                     self.stats["evicted_stalled"] += 1
-                    log.info("evicting client %d: a send has not drained for %.1f s", client.session, client.stalled_for(now))
+                    log.info("evicting client %d: it has not read for %.1f s", client.session, client.stalled_for(now))
                     self._evict(client, None, "not reading")
                     continue
                 if not any(frame[0] == p.FrameType.HEARTBEAT for frame in client.control):  # one queued is enough
@@ -313,26 +329,34 @@ class BridgeServer:
         if hmac.compare_digest(token.encode("utf-8", errors="replace"), self.settings.token.encode("utf-8")):
             self.token_failures.pop(address, None)
             return True
+        self._record_token_failure(address)
+        await self._refuse(connection, p.ErrorCode.BAD_TOKEN, "bad token")
+        return False
+
+    def _record_token_failure(self, address: str) -> float:
+        """Count a failed token from ``address``; returns the wait before its next check. At most
+        max_tracked_addresses are remembered: the least recently failed one is forgotten first."""
         self.stats["bad_tokens"] += 1
         failures = self.token_failures.get(address)
         if failures is None:
             failures = self.token_failures[address] = TokenFailures()
             while len(self.token_failures) > self.settings.max_tracked_addresses:
-                self.token_failures.popitem(last=False)  # the least recently failed address
+                self.token_failures.popitem(last=False)
         self.token_failures.move_to_end(address)
         failures.count += 1
         delay = min(self.settings.token_backoff_max_s, self.settings.token_backoff_s * 2 ** min(failures.count - 1, 30))
         failures.not_before = time.monotonic() + delay
         if failures.count == 1 or failures.count % 100 == 0:
             log.warning("%d failed tokens from %s; its next check waits %.2f s", failures.count, address, delay)
-        await self._refuse(connection, p.ErrorCode.BAD_TOKEN, "bad token")
-        return False
+        return delay
 
     def _make_room(self) -> None:
         """The client limit never locks a new client out: the connected client that has been
         stalled longest (a send waiting for more than heartbeat_s), or else the one heard from
         least recently, is closed with ERROR TOO_MANY_CLIENTS and 1008."""
         now = time.monotonic()
+        for client in self.clients.values():
+            client.check_progress(now)
 
         def badness(c: Client) -> tuple[float, float]:
             stalled = c.stalled_for(now)
