@@ -468,6 +468,8 @@ def test_long_http_path_gets_414_and_the_server_goes_on(bridge_server, caplog):
     assert "Traceback" not in caplog.text and "opening handshake failed" not in caplog.text
     state = asyncio.run(run_client(url(s), duration_s=5, until=lambda st: st.snapshots))
     assert state.snapshots == 1
+    with pytest.raises(Exception, match="414"):  # the WebSocket upgrade too, and without the viewer
+        asyncio.run(run_client(f"ws://127.0.0.1:{bridge_server(serve_viewer=False).port}/" + "c" * 2000, duration_s=2))
 
 
 # ---- clients survive bad frames from the server ------------------------------------------------

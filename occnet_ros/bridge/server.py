@@ -176,7 +176,7 @@ class BridgeServer:
         self._stop = asyncio.Event()
         s = self.settings
         async with serve(self._handle, s.host, s.port, ssl=self._ssl(), max_size=1 << 16,
-                         process_request=self._http if s.serve_viewer else None,
+                         process_request=self._http,
                          ping_interval=None, compression=None, close_timeout=2.0) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
@@ -189,11 +189,12 @@ class BridgeServer:
                     client.connection.transport.abort()
 
     def _http(self, connection, request):
-        """Serve the browser viewer's static files on plain HTTP GETs; WebSocket upgrades pass."""
+        """414 for paths over max_path_bytes; else serve the browser viewer's static files on plain
+        HTTP GETs (when serve_viewer); WebSocket upgrades pass."""
         if len(request.path.encode("utf-8", errors="replace")) > self.settings.max_path_bytes:
             self.stats["paths_too_long"] += 1
             return Response(414, "URI Too Long", Headers([("Content-Type", "text/plain")]), b"request path too long\n")
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        if request.headers.get("Upgrade", "").lower() == "websocket" or not self.settings.serve_viewer:
             return None
         not_found = Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), b"not found\n")
         name = request.path.split("?")[0].lstrip("/") or "index.html"
