@@ -143,7 +143,8 @@ def encode_mesh(update: MeshUpdate) -> bytes:
     """The MESH_UPDATE frame. The class name goes through ``sanitize_class_name``; a triangle
     index outside the vertices, an index count that is not a multiple of 3 or a non-finite vertex
     or pose raise ProtocolError (the caller skips the update and counts it)."""
-    vertices = np.ascontiguousarray(update.vertices, dtype="<f4").reshape(-1, 3)
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf: rejected below
+        vertices = np.ascontiguousarray(update.vertices, dtype="<f4").reshape(-1, 3)
     indices = np.asarray(update.indices)
     if indices.size % 3:
         raise ProtocolError(f"index count {indices.size} is not a multiple of 3")
@@ -158,7 +159,9 @@ def encode_mesh(update: MeshUpdate) -> bytes:
     pose = np.concatenate([np.ravel(update.position), np.ravel(update.rotation), np.ravel(update.scale)]).astype(np.float64)
     if pose.shape != (10,):
         raise ProtocolError("position, rotation and scale need 3, 4 and 3 values")
-    if not (np.isfinite(vertices).all() and np.isfinite(pose.astype(np.float32)).all()):
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(vertices).all() and np.isfinite(pose.astype(np.float32)).all()
+    if not finite:
         raise ProtocolError("non-finite vertex or pose value")
     if not (0 <= update.object_id <= 0xFFFFFFFF and 0 <= update.sequence <= 0xFFFFFFFF):
         raise ProtocolError("object id and sequence must fit in u32")
