@@ -309,22 +309,32 @@ class BridgeServer:
         are serialised, so parallel connections do not guess faster)."""
         address = str(connection.remote_address[0]) if connection.remote_address else "?"
         failures = self.token_failures.get(address)
-        if failures is not None:
-            if failures.waiting >= self.settings.max_token_waiters:
-                self.stats["token_throttled"] += 1
-                await self._refuse(connection, p.ErrorCode.TOO_MANY_CLIENTS, "too many handshakes waiting after failed tokens")
-                return False
-            failures.waiting += 1
-            try:
-                await failures.lock.acquire()
-            finally:
-                failures.waiting -= 1
-            try:
-                await asyncio.sleep(max(0.0, failures.not_before - time.monotonic()))
-                return await self._check_token(connection, address, token)
-            finally:
-                failures.lock.release()
-        return await self._check_token(connection, address, token)
+        if failures is None:  # also the first burst from an address is checked one at a time
+            failures = self._track(address)
+        if failures.waiting >= self.settings.max_token_waiters:
+            self.stats["token_throttled"] += 1
+            await self._refuse(connection, p.ErrorCode.TOO_MANY_CLIENTS, "too many handshakes waiting after failed tokens")
+            return False
+        failures.waiting += 1
+        try:
+            await failures.lock.acquire()
+        finally:
+            failures.waiting -= 1
+        try:
+            await asyncio.sleep(max(0.0, failures.not_before - time.monotonic()))
+            return await self._check_token(connection, address, token)
+        finally:
+            failures.lock.release()
+
+    def _track(self, address: str) -> TokenFailures:
+        """The record of ``address`` (new ones evict the least recently used beyond the bound)."""
+        failures = self.token_failures.get(address)
+        if failures is None:
+            failures = self.token_failures[address] = TokenFailures()
+            while len(self.token_failures) > self.settings.max_tracked_addresses:
+                self.token_failures.popitem(last=False)
+        self.token_failures.move_to_end(address)
+        return failures
 
     async def _check_token(self, connection: ServerConnection, address: str, token: str) -> bool:
         if hmac.compare_digest(token.encode("utf-8", errors="replace"), self.settings.token.encode("utf-8")):
@@ -338,12 +348,7 @@ class BridgeServer:
         """Count a failed token from ``address``; returns the wait before its next check. At most
         max_tracked_addresses are remembered: the least recently failed one is forgotten first."""
         self.stats["bad_tokens"] += 1
-        failures = self.token_failures.get(address)
-        if failures is None:
-            failures = self.token_failures[address] = TokenFailures()
-            while len(self.token_failures) > self.settings.max_tracked_addresses:
-                self.token_failures.popitem(last=False)
-        self.token_failures.move_to_end(address)
+        failures = self._track(address)
         failures.count += 1
         delay = min(self.settings.token_backoff_max_s, self.settings.token_backoff_s * 2 ** min(failures.count - 1, 30))
         failures.not_before = time.monotonic() + delay
