@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,8 @@ class ClientState:
     snapshots: int = 0
     session: int | None = None
     closed: bool = False
+    bad_frames: int = 0  # frames from the server that did not decode: skipped, counted
+    last_bad_frame: str = ""
 
 
 def mesh_in_ros(update: p.MeshUpdate) -> trimesh.Trimesh:
@@ -66,20 +69,31 @@ async def run_client(url: str, token: str = "", duration_s: float = 5.0, until=N
             except ConnectionClosed:
                 state.closed = True
                 break
-            frame = p.decode(raw)
+            try:
+                frame = p.decode(raw)
+            except p.ProtocolError as error:  # a bad frame is skipped and counted, the connection goes on
+                state.bad_frames += 1
+                state.last_bad_frame = str(error)
+                continue
             apply_frame(state, frame)
             if frame.type == p.FrameType.HEARTBEAT:
                 await ws.send(p.encode_heartbeat(time.time()))
             if frame.type == p.FrameType.MESH_UPDATE and out_dir is not None:
                 save_obj(frame.fields["mesh"], out_dir)
-            if frame.type == p.FrameType.ERROR:
-                break
+            if frame.type == p.FrameType.ERROR and frame.fields["code"] != p.ErrorCode.BAD_FRAME:
+                break  # refused or replaced: the server closes; BAD_FRAME keeps the connection
     return state
 
 
+def safe_file_part(name: str, limit: int = 64) -> str:
+    """A class name as part of a file name: letters, digits, '-' and '_' only, bounded."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:limit] or "_"
+
+
 def save_obj(update: p.MeshUpdate, out_dir: Path) -> Path:
+    """Write the mesh as out_dir/object_<id>_<class>.obj; the name never leaves out_dir."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"object_{update.object_id:03d}_{update.class_name}.obj"
+    path = out_dir / f"object_{update.object_id:03d}_{safe_file_part(update.class_name)}.obj"
     mesh_in_ros(update).export(path)
     return path
 
@@ -98,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"object {object_id} ({mesh.class_name}) seq {mesh.sequence}: {len(mesh.vertices)} vertices, {len(mesh.indices)} triangles")
     for error in state.errors:
         print(f"server error {error['code'].name}: {error['message']}")
+    if state.bad_frames:
+        print(f"{state.bad_frames} bad frames skipped (last: {state.last_bad_frame})")
     return 1 if state.errors else 0
 
 

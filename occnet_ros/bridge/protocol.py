@@ -17,6 +17,8 @@ import numpy as np
 
 VERSION = 1
 HEADER = struct.Struct("<BBH")
+MAX_STRING_BYTES = 0xFFFF  # the wire's u16 string length
+MAX_CLASS_NAME_BYTES = 255  # the server truncates longer class names (on a UTF-8 character boundary)
 
 
 class FrameType(IntEnum):
@@ -106,9 +108,27 @@ def header(kind: FrameType) -> bytes:
 
 def _string(text: str) -> bytes:
     data = text.encode("utf-8")
-    if len(data) > 0xFFFF:
+    if len(data) > MAX_STRING_BYTES:
         raise ProtocolError("string longer than 65535 bytes")
     return struct.pack("<H", len(data)) + data
+
+
+def truncate_utf8(data: bytes, limit: int) -> bytes:
+    """At most ``limit`` bytes of UTF-8 ``data``, cut before a character, never inside one."""
+    if len(data) <= limit:
+        return data
+    end = limit
+    while end > 0 and (data[end] & 0xC0) == 0x80:  # a continuation byte: back up to the lead byte
+        end -= 1
+    return data[:end]
+
+
+def sanitize_class_name(name: str, limit: int = MAX_CLASS_NAME_BYTES) -> str:
+    """A class name fit for the wire: control characters and characters UTF-8 cannot encode
+    (lone surrogates) become '?', and the result is at most ``limit`` UTF-8 bytes, truncated on a
+    character boundary."""
+    cleaned = "".join("?" if ord(c) < 0x20 or ord(c) == 0x7F else c for c in name)
+    return truncate_utf8(cleaned.encode("utf-8", errors="replace"), limit).decode("utf-8")
 
 
 def encode_hello(token: str = "") -> bytes:
@@ -120,14 +140,35 @@ def encode_welcome(session: int, objects: int) -> bytes:
 
 
 def encode_mesh(update: MeshUpdate) -> bytes:
-    vertices = np.ascontiguousarray(update.vertices, dtype="<f4").reshape(-1, 3)
-    indices = np.asarray(update.indices).reshape(-1)
+    """The MESH_UPDATE frame. The class name goes through ``sanitize_class_name``; a triangle
+    index outside the vertices, an index count that is not a multiple of 3 or a non-finite vertex
+    or pose raise ProtocolError (the caller skips the update and counts it)."""
+    with np.errstate(over="ignore"):  # float64 beyond float32 becomes inf: rejected below
+        vertices = np.ascontiguousarray(update.vertices, dtype="<f4").reshape(-1, 3)
+    indices = np.asarray(update.indices)
+    if indices.size % 3:
+        raise ProtocolError(f"index count {indices.size} is not a multiple of 3")
+    if indices.size and not np.issubdtype(indices.dtype, np.integer):
+        raise ProtocolError(f"triangle indices must be integers, not {indices.dtype}")
+    indices = indices.reshape(-1)
     if len(indices) and (indices.min() < 0 or indices.max() >= len(vertices)):
-        raise ProtocolError("triangle index out of range")
+        bad = int(indices.min()) if indices.min() < 0 else int(indices.max())
+        raise ProtocolError(f"triangle index {bad} out of range for {len(vertices)} vertices")
+    if len(vertices) > 0xFFFFFFFF or len(indices) > 0xFFFFFFFF:
+        raise ProtocolError("mesh too large for u32 counts")
+    pose = np.concatenate([np.ravel(update.position), np.ravel(update.rotation), np.ravel(update.scale)]).astype(np.float64)
+    if pose.shape != (10,):
+        raise ProtocolError("position, rotation and scale need 3, 4 and 3 values")
+    with np.errstate(over="ignore"):
+        finite = np.isfinite(vertices).all() and np.isfinite(pose.astype(np.float32)).all()
+    if not finite:
+        raise ProtocolError("non-finite vertex or pose value")
+    if not (0 <= update.object_id <= 0xFFFFFFFF and 0 <= update.sequence <= 0xFFFFFFFF):
+        raise ProtocolError("object id and sequence must fit in u32")
     wide = len(vertices) > 0xFFFF
     index_bytes = np.ascontiguousarray(indices, dtype="<u4" if wide else "<u2").tobytes()
-    head = struct.pack("<II", update.object_id, update.sequence) + _string(update.class_name)
-    head += struct.pack("<3f4f3fIIB", *update.position, *update.rotation, *update.scale, len(vertices), len(indices), 4 if wide else 2)
+    head = struct.pack("<II", update.object_id, update.sequence) + _string(sanitize_class_name(update.class_name))
+    head += struct.pack("<10fIIB", *pose, len(vertices), len(indices), 4 if wide else 2)
     return header(FrameType.MESH_UPDATE) + head + vertices.tobytes() + index_bytes
 
 

@@ -4,19 +4,28 @@
   a growing backlog, and never slows the publisher (``publish`` only swaps a dict entry);
 - frames above ``max_frame_bytes`` are not sent; clients get a DROP_NOTICE instead;
 - HELLO with protocol version and optional token first, then WELCOME and a full-state
-  snapshot (so a reconnecting client is complete again); heartbeats both ways; clients
-  silent for ``client_timeout_s`` are evicted; a client limit; optional TLS; loopback default.
+  snapshot (so a reconnecting client is complete again); heartbeats both ways; optional TLS;
+  loopback default;
+- hostile or unlucky clients cost bounded memory and never lock others out: clients silent for
+  ``client_timeout_s`` or whose sends do not drain for ``stall_timeout_s`` (they do not read)
+  are evicted; when ``max_clients`` are connected a new client replaces the longest-stalled or
+  least recently heard one; tokens are compared in constant time and every failure from an
+  address doubles the wait before that address's next token is checked; a bad frame after the
+  handshake is answered with ERROR BAD_FRAME and the connection stays open; HTTP paths over
+  ``max_path_bytes`` get 414.
 Runs in its own thread with its own event loop; ``publish``/``remove`` are thread-safe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import itertools
 import logging
 import ssl
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +53,12 @@ class BridgeSettings:
     client_timeout_s: float = 5.0
     hello_timeout_s: float = 5.0
     serve_viewer: bool = True
+    stall_timeout_s: float = 5.0  # a send whose buffer has not shrunk for this long: the client does not read
+    token_backoff_s: float = 0.25  # wait after the first failed token from an address; doubles per failure
+    token_backoff_max_s: float = 4.0  # below the clients' 5 s silence timeout, so a waiting client stays
+    max_token_waiters: int = 4  # handshakes from one address waiting for its back-off; more are refused
+    max_tracked_addresses: int = 1024  # addresses with failed tokens remembered (least recent forgotten)
+    max_path_bytes: int = 1024  # longer HTTP request paths get 414
 
 
 @dataclass
@@ -54,6 +69,35 @@ class Client:
     control: list[bytes] = field(default_factory=list)  # removals, drop notices (in order)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     last_heard: float = field(default_factory=time.monotonic)
+    send_started: float | None = None  # monotonic time of the send in progress (None: not sending)
+    progress_at: float = 0.0  # when the send buffer was last seen to shrink (the client read)
+    buffered: int = 0  # bytes in the send buffer when last looked at
+    sender: asyncio.Task | None = None
+    bad_frames: int = 0
+    error_queued: bool = False  # an ERROR BAD_FRAME is queued and not sent yet (replies coalesce)
+
+    def check_progress(self, now: float) -> None:
+        """Note whether the send buffer drained since the last look (called every heartbeat)."""
+        transport = self.connection.transport
+        size = transport.get_write_buffer_size() if transport is not None else 0
+        if size < self.buffered:
+            self.progress_at = now
+        self.buffered = size
+
+    def stalled_for(self, now: float) -> float:
+        """Seconds a send has been waiting without the client reading a byte (0 when not sending):
+        a slow reader drains its buffer a little on every heartbeat tick, one that does not read never."""
+        return 0.0 if self.send_started is None else now - max(self.send_started, self.progress_at)
+
+
+@dataclass
+class TokenFailures:
+    """Failed tokens from one remote address: checks from it are serialised and delayed."""
+
+    count: int = 0
+    not_before: float = 0.0  # monotonic time before which no token from this address is checked
+    waiting: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BridgeServer:
@@ -66,7 +110,10 @@ class BridgeServer:
         self.state: dict[int, tuple[p.MeshUpdate, bytes]] = {}
         self.clients: dict[int, Client] = {}
         self.sessions = itertools.count(1)
-        self.stats = {"sent": 0, "dropped_too_large": 0, "coalesced": 0, "refused": 0, "evicted": 0, "bad_frames": 0}
+        self.stats = {"sent": 0, "dropped_too_large": 0, "coalesced": 0, "refused": 0, "evicted": 0, "bad_frames": 0,
+                      "evicted_stalled": 0, "replaced": 0, "bad_tokens": 0, "token_throttled": 0,
+                      "class_names_truncated": 0, "paths_too_long": 0}
+        self.token_failures: OrderedDict[str, TokenFailures] = OrderedDict()  # remote address -> failures
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self.port: int | None = None
@@ -93,7 +140,11 @@ class BridgeServer:
             self.thread.join(timeout=5.0)
 
     def publish(self, update: p.MeshUpdate) -> None:
+        """Queue the mesh for every client. Raises ProtocolError (nothing is sent) for a mesh the
+        wire cannot carry; a class name over MAX_CLASS_NAME_BYTES is truncated and counted."""
         frame = p.encode_mesh(update)
+        if p.sanitize_class_name(update.class_name) != update.class_name:
+            self.stats["class_names_truncated"] += 1
         self._call(self._publish, update, frame)
 
     def remove(self, object_id: int, sequence: int) -> None:
@@ -125,22 +176,34 @@ class BridgeServer:
         self._stop = asyncio.Event()
         s = self.settings
         async with serve(self._handle, s.host, s.port, ssl=self._ssl(), max_size=1 << 16,
-                         process_request=self._http if s.serve_viewer else None,
-                         ping_interval=None, compression=None) as server:
+                         process_request=self._http,
+                         ping_interval=None, compression=None, close_timeout=2.0) as server:
             self.port = server.sockets[0].getsockname()[1]
             self._ready.set()
             heartbeat = asyncio.create_task(self._heartbeat())
             await self._stop.wait()
             heartbeat.cancel()
+            # a client that does not read would hold the server's closing handshake for close_timeout
+            for client in list(self.clients.values()):
+                if client.stalled_for(time.monotonic()) > 0:
+                    client.connection.transport.abort()
 
     def _http(self, connection, request):
-        """Serve the browser viewer's static files on plain HTTP GETs; WebSocket upgrades pass."""
-        if request.headers.get("Upgrade", "").lower() == "websocket":
+        """414 for paths over max_path_bytes; else serve the browser viewer's static files on plain
+        HTTP GETs (when serve_viewer); WebSocket upgrades pass."""
+        if len(request.path.encode("utf-8", errors="replace")) > self.settings.max_path_bytes:
+            self.stats["paths_too_long"] += 1
+            return Response(414, "URI Too Long", Headers([("Content-Type", "text/plain")]), b"request path too long\n")
+        if request.headers.get("Upgrade", "").lower() == "websocket" or not self.settings.serve_viewer:
             return None
+        not_found = Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), b"not found\n")
         name = request.path.split("?")[0].lstrip("/") or "index.html"
-        path = (VIEWER_DIR / name).resolve()
-        if VIEWER_DIR not in path.parents or not path.is_file():
-            return Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), b"not found\n")
+        try:
+            path = (VIEWER_DIR / name).resolve()
+            if VIEWER_DIR not in path.parents or not path.is_file():
+                return not_found
+        except (OSError, ValueError):  # a name the file system rejects (too long, NUL byte): not ours
+            return not_found
         kind = {"html": "text/html", "js": "text/javascript", "css": "text/css"}.get(path.suffix.lstrip("."), "application/octet-stream")
         return Response(200, "OK", Headers([("Content-Type", kind)]), path.read_bytes())
 
@@ -171,18 +234,47 @@ class BridgeServer:
             await asyncio.sleep(self.settings.heartbeat_s)
             now = time.monotonic()
             for client in list(self.clients.values()):
+                client.check_progress(now)
                 if now - client.last_heard > self.settings.client_timeout_s:
                     self.stats["evicted"] += 1
                     log.info("evicting silent client %d", client.session)
-                    # close in the background: the closing handshake with a client that does not
-                    # read waits close_timeout (10 s) and must not stall everyone's heartbeats
-                    self.clients.pop(client.session, None)
-                    closing = asyncio.create_task(client.connection.close(code=1001, reason="heartbeat timeout"))
-                    self._closing.add(closing)
-                    closing.add_done_callback(self._closing.discard)
+                    self._evict(client, 1001, "heartbeat timeout")
                     continue
-                client.control.append(p.encode_heartbeat(time.time()))
+                if client.stalled_for(now) > self.settings.stall_timeout_s:
+                    # it answers heartbeats but does not read what we send: its socket buffers are
+                    # full; a close handshake could not reach it either, so the connection is aborted
+                    self.stats["evicted_stalled"] += 1
+                    log.info("evicting client %d: it has not read for %.1f s", client.session, client.stalled_for(now))
+                    self._evict(client, None, "not reading")
+                    continue
+                if not any(frame[0] == p.FrameType.HEARTBEAT for frame in client.control):  # one queued is enough
+                    client.control.append(p.encode_heartbeat(time.time()))
                 client.wake.set()
+
+    def _evict(self, client: Client, code: int | None, reason: str, error: bytes | None = None) -> None:
+        """Drop the client now; close it in the background (a client that does not read would make
+        a closing handshake wait close_timeout and must not stall the others). ``code`` None: abort
+        the TCP connection without a closing handshake. ``error``: an ERROR frame to try first."""
+        self.clients.pop(client.session, None)
+        if client.sender is not None:
+            client.sender.cancel()
+
+        async def close() -> None:
+            connection = client.connection
+            try:
+                if code is None:
+                    connection.transport.abort()
+                    return
+                async with asyncio.timeout(1.0):
+                    if error is not None:
+                        await connection.send(error)
+                    await connection.close(code=code, reason=reason)
+            except (ConnectionClosed, TimeoutError, OSError):
+                connection.transport.abort()
+
+        closing = asyncio.create_task(close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def _refuse(self, connection: ServerConnection, code: p.ErrorCode, message: str) -> None:
         self.stats["refused"] += 1
@@ -205,13 +297,83 @@ class BridgeServer:
         if frame.fields["version"] != p.VERSION:
             await self._refuse(connection, p.ErrorCode.UNSUPPORTED_VERSION, f"server speaks version {p.VERSION}")
             return False
-        if self.settings.token and frame.fields["token"] != self.settings.token:
-            await self._refuse(connection, p.ErrorCode.BAD_TOKEN, "bad token")
+        if self.settings.token and not await self._token_ok(connection, frame.fields["token"]):
             return False
         if len(self.clients) >= self.settings.max_clients:
-            await self._refuse(connection, p.ErrorCode.TOO_MANY_CLIENTS, f"limit of {self.settings.max_clients} clients reached")
-            return False
+            self._make_room()
         return True
+
+    async def _token_ok(self, connection: ServerConnection, token: str) -> bool:
+        """Constant-time comparison; after a failure from an address, the next check from it waits
+        token_backoff_s, doubling per failure up to token_backoff_max_s (checks from one address
+        are serialised, so parallel connections do not guess faster)."""
+        address = str(connection.remote_address[0]) if connection.remote_address else "?"
+        failures = self.token_failures.get(address)
+        if failures is None:  # also the first burst from an address is checked one at a time
+            failures = self._track(address)
+        if failures.waiting >= self.settings.max_token_waiters:
+            self.stats["token_throttled"] += 1
+            await self._refuse(connection, p.ErrorCode.TOO_MANY_CLIENTS, "too many handshakes waiting after failed tokens")
+            return False
+        failures.waiting += 1
+        try:
+            await failures.lock.acquire()
+        finally:
+            failures.waiting -= 1
+        try:
+            await asyncio.sleep(max(0.0, failures.not_before - time.monotonic()))
+            return await self._check_token(connection, address, token)
+        finally:
+            failures.lock.release()
+
+    def _track(self, address: str) -> TokenFailures:
+        """The record of ``address`` (new ones evict the least recently used beyond the bound)."""
+        failures = self.token_failures.get(address)
+        if failures is None:
+            failures = self.token_failures[address] = TokenFailures()
+            while len(self.token_failures) > self.settings.max_tracked_addresses:
+                self.token_failures.popitem(last=False)
+        self.token_failures.move_to_end(address)
+        return failures
+
+    async def _check_token(self, connection: ServerConnection, address: str, token: str) -> bool:
+        if hmac.compare_digest(token.encode("utf-8", errors="replace"), self.settings.token.encode("utf-8")):
+            self.token_failures.pop(address, None)
+            return True
+        self._record_token_failure(address)
+        await self._refuse(connection, p.ErrorCode.BAD_TOKEN, "bad token")
+        return False
+
+    def _record_token_failure(self, address: str) -> float:
+        """Count a failed token from ``address``; returns the wait before its next check. At most
+        max_tracked_addresses are remembered: the least recently failed one is forgotten first."""
+        self.stats["bad_tokens"] += 1
+        failures = self._track(address)
+        failures.count += 1
+        delay = min(self.settings.token_backoff_max_s, self.settings.token_backoff_s * 2 ** min(failures.count - 1, 30))
+        failures.not_before = time.monotonic() + delay
+        if failures.count == 1 or failures.count % 100 == 0:
+            log.warning("%d failed tokens from %s; its next check waits %.2f s", failures.count, address, delay)
+        return delay
+
+    def _make_room(self) -> None:
+        """The client limit never locks a new client out: the connected client that has been
+        stalled longest (a send waiting for more than heartbeat_s), or else the one heard from
+        least recently, is closed with ERROR TOO_MANY_CLIENTS and 1008."""
+        now = time.monotonic()
+        for client in self.clients.values():
+            client.check_progress(now)
+
+        def badness(c: Client) -> tuple[float, float]:
+            stalled = c.stalled_for(now)
+            return stalled if stalled > self.settings.heartbeat_s else 0.0, now - c.last_heard
+
+        victim = max(self.clients.values(), key=badness)
+        self.stats["replaced"] += 1
+        log.info("client limit (%d) reached: replacing client %d (stalled %.1f s, silent %.1f s)",
+                 self.settings.max_clients, victim.session, *badness(victim))
+        message = f"replaced by a new client: limit of {self.settings.max_clients} clients"
+        self._evict(victim, 1008, "replaced by a new client", p.encode_error(p.ErrorCode.TOO_MANY_CLIENTS, message))
 
     async def _handle(self, connection: ServerConnection) -> None:
         if not await self._handshake(connection):
@@ -219,7 +381,7 @@ class BridgeServer:
         client = Client(connection, next(self.sessions))
         self.clients[client.session] = client
         log.info("client %d connected from %s", client.session, connection.remote_address)
-        sender = asyncio.create_task(self._send_loop(client))
+        client.sender = asyncio.create_task(self._send_loop(client))
         try:
             async for raw in connection:
                 client.last_heard = time.monotonic()
@@ -228,30 +390,35 @@ class BridgeServer:
                     if frame.type != p.FrameType.HEARTBEAT:
                         raise p.ProtocolError(f"clients may only send HEARTBEAT after HELLO, not {frame.type.name}")
                 except p.ProtocolError as error:
-                    # a malformed client frame closes that client only (after telling it why)
-                    self.stats["bad_frames"] += 1
-                    log.warning("client %d sent a bad frame (%s); closing it", client.session, error)
-                    sender.cancel()
-                    await connection.send(p.encode_error(p.ErrorCode.BAD_FRAME, str(error)))
-                    await connection.close(code=1002, reason="bad frame")
-                    break
+                    self._bad_frame(client, error)
         except ConnectionClosed:
             pass
         finally:
-            sender.cancel()
+            client.sender.cancel()
             self.clients.pop(client.session, None)
             log.info("client %d disconnected", client.session)
 
+    def _bad_frame(self, client: Client, error: p.ProtocolError) -> None:
+        """Answer ERROR BAD_FRAME and keep the connection (docs/bridge_protocol.md). Replies
+        coalesce: while one is queued and unsent no other is queued (a flood costs no memory)."""
+        self.stats["bad_frames"] += 1
+        client.bad_frames += 1
+        if client.bad_frames == 1 or client.bad_frames % 1000 == 0:
+            log.warning("client %d sent %d bad frame(s), latest: %s", client.session, client.bad_frames, error)
+        if not client.error_queued and client.session in self.clients:
+            client.error_queued = True
+            client.control.append(p.encode_error(p.ErrorCode.BAD_FRAME, str(error)[:200]))
+            client.wake.set()
+
     async def _send_loop(self, client: Client) -> None:
-        connection = client.connection
         try:
-            await connection.send(p.encode_welcome(client.session, len(self.state)))
+            await self._send(client, p.encode_welcome(client.session, len(self.state)))
             snapshot = list(self.state.values())
-            await connection.send(p.encode_snapshot_begin(len(snapshot)))
+            await self._send(client, p.encode_snapshot_begin(len(snapshot)))
             for update, frame in snapshot:
                 self._offer(client, update, frame)
             await self._flush(client)
-            await connection.send(p.encode_snapshot_end(len(snapshot)))
+            await self._send(client, p.encode_snapshot_end(len(snapshot)))
             while True:
                 await client.wake.wait()
                 client.wake.clear()
@@ -262,9 +429,20 @@ class BridgeServer:
     async def _flush(self, client: Client) -> None:
         while client.control or client.pending:
             if client.control:
-                await client.connection.send(client.control.pop(0))
+                frame = client.control.pop(0)
+                if frame[0] == p.FrameType.ERROR:
+                    client.error_queued = False
+                await self._send(client, frame)
                 continue
             object_id = next(iter(client.pending))
             frame = client.pending.pop(object_id)
-            await client.connection.send(frame)
+            await self._send(client, frame)
             self.stats["sent"] += 1
+
+    @staticmethod
+    async def _send(client: Client, frame: bytes) -> None:
+        client.send_started = time.monotonic()
+        try:
+            await client.connection.send(frame)
+        finally:
+            client.send_started = None

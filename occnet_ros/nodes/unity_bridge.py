@@ -1,17 +1,34 @@
-"""Unity bridge node: forwards reconstructed objects to WebSocket clients (docs/bridge_protocol.md)."""
+"""Unity bridge node: forwards reconstructed objects to WebSocket clients (docs/bridge_protocol.md).
+
+Every callback is a boundary: an exception from one message is counted by reason, logged once
+per reason (then at most once per ``LOG_PERIOD_S`` with the count), and the node goes on. A mesh
+the wire cannot carry (a bad triangle index, a non-finite vertex) is a counted skip
+(``bad_mesh``); a class name over 255 bytes is truncated on a UTF-8 boundary and counted. The
+counts and the server's statistics go to ``/diagnostics``.
+"""
 
 from __future__ import annotations
 
+import functools
+import time
+import traceback
+from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
+from std_msgs.msg import Header
 
-from occnet_ros.bridge.protocol import MeshUpdate
+from occnet_ros.bridge.protocol import MeshUpdate, ProtocolError
 from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
 from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import mesh_arrays_from_msg
+
+LOG_PERIOD_S = 30.0
+DIAGNOSTICS_PERIOD_S = 2.0
 
 
 def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
@@ -19,6 +36,43 @@ def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
     q, t = msg.pose.orientation, msg.pose.position
     return MeshUpdate.from_ros(msg.id, msg.revision, msg.class_name, [t.x, t.y, t.z], [q.x, q.y, q.z, q.w],
                                [msg.scale.x, msg.scale.y, msg.scale.z], vertices, faces)
+
+
+class CallbackBoundary:
+    """Counts failures by reason and logs each reason once, then once per ``period_s``."""
+
+    def __init__(self, logger: Any, period_s: float = LOG_PERIOD_S) -> None:
+        self.logger = logger
+        self.period_s = period_s
+        self.counts: Counter[str] = Counter()
+        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, count then)
+
+    def record(self, reason: str, detail: str, error: BaseException | None = None) -> None:
+        """Count one failure; log it when the reason is new or its log period has passed."""
+        self.counts[reason] += 1
+        now = time.monotonic()
+        last = self._logged.get(reason)
+        if last is None:
+            where = "".join(traceback.format_exception(error)[-3:]).rstrip() if error is not None else ""
+            self.logger.error(f"{reason}: {detail} (skipped; further '{reason}' logged every {self.period_s:.0f} s)"
+                              + (f"\n{where}" if where else ""))
+        elif now - last[0] >= self.period_s:
+            self.logger.warning(f"{reason}: {self.counts[reason] - last[1]} more since the last report, latest: {detail}")
+        else:
+            return
+        self._logged[reason] = (now, self.counts[reason])
+
+    def guard(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
+        """``callback`` that never raises: an exception is recorded as ``<name>_<ExceptionType>``."""
+
+        @functools.wraps(callback)
+        def guarded(*args: Any) -> None:
+            try:
+                callback(*args)
+            except Exception as error:  # the boundary: one message must not kill the node
+                self.record(f"{name}_{type(error).__name__}", str(error)[:300], error)
+
+        return guarded
 
 
 class UnityBridgeNode(Node):
@@ -31,28 +85,65 @@ class UnityBridgeNode(Node):
             port = self.server.start()
         except (OSError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot start the bridge on {settings.host}:{settings.port}: {error}") from error
-        self.known: dict[int, int] = {}
-        self.create_subscription(ReconstructedObject, "objects", self.on_object, 10)
-        self.create_subscription(ReconstructedObjectArray, "objects/array", self.on_array, qos.LATCHED)
+        self.port = port
+        self.known: dict[int, int] = {}  # object id -> revision published
+        self.rejected: dict[int, int] = {}  # object id -> revision that could not be sent (not retried)
+        self.published = 0
+        self.boundary = CallbackBoundary(self.get_logger())
+        self._array_object = self.boundary.guard("on_array_object", self.on_object)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(ReconstructedObject, "objects", self.boundary.guard("on_object", self.on_object), 10)
+        self.create_subscription(ReconstructedObjectArray, "objects/array", self.boundary.guard("on_array", self.on_array), qos.LATCHED)
         scheme = "wss" if settings.tls_cert else "ws"
         self.get_logger().info(f"bridge listening on {scheme}://{settings.host}:{port}" + (" (viewer at /)" if settings.serve_viewer else ""))
-        self.create_timer(5.0, self.log_clients)
+        self.create_timer(5.0, self.boundary.guard("log_clients", self.log_clients))
+        self.create_timer(DIAGNOSTICS_PERIOD_S, self.boundary.guard("diagnostics", self.publish_diagnostics))
 
     def on_object(self, msg: ReconstructedObject) -> None:
         if msg.status != ReconstructedObject.STATUS_RECONSTRUCTED or not msg.mesh.triangles:
             return
-        if self.known.get(msg.id) == msg.revision:
+        if self.known.get(msg.id) == msg.revision or self.rejected.get(msg.id) == msg.revision:
             return
+        try:
+            self.server.publish(update_from_message(msg))
+        except ProtocolError as error:  # a mesh the wire cannot carry: a counted skip, not a crash
+            self.rejected[msg.id] = msg.revision
+            self.boundary.record("bad_mesh", f"object {msg.id} revision {msg.revision}: {error}")
+            return
+        self.rejected.pop(msg.id, None)
         self.known[msg.id] = msg.revision
-        self.server.publish(update_from_message(msg))
+        self.published += 1
 
     def on_array(self, msg: ReconstructedObjectArray) -> None:
         """The latched array tells removals (and gives a late bridge the current state)."""
         present = {o.id for o in msg.objects}
         for obj_id in set(self.known) - present:
             self.server.remove(obj_id, self.known.pop(obj_id))
-        for obj in msg.objects:
-            self.on_object(obj)
+        for obj_id in set(self.rejected) - present:
+            del self.rejected[obj_id]
+        for obj in msg.objects:  # each object is its own boundary: one bad object spoils no other
+            self._array_object(obj)
+
+    def diagnostic_counts(self) -> dict[str, int]:
+        """Skips and failures by reason (callback boundary) plus the server's hostile-input counters."""
+        counts = dict(self.boundary.counts)
+        stats = self.server.stats
+        for key in ("class_names_truncated", "bad_frames", "bad_tokens", "token_throttled", "evicted", "evicted_stalled",
+                    "replaced", "refused", "paths_too_long", "dropped_too_large"):
+            if stats.get(key):
+                counts[key] = stats[key]
+        return counts
+
+    def publish_diagnostics(self) -> None:
+        counts = self.diagnostic_counts()
+        failures = sum(self.boundary.counts.values())
+        status = DiagnosticStatus(name=f"{self.get_name()}: unity_bridge", hardware_id="occnet_ros",
+                                  level=DiagnosticStatus.OK if not failures else DiagnosticStatus.WARN,
+                                  message=f"{len(self.server.clients)} clients, {self.published} meshes published, {failures} skipped")
+        status.values = [KeyValue(key="clients", value=str(len(self.server.clients))),
+                         KeyValue(key="published", value=str(self.published))]
+        status.values += [KeyValue(key=k, value=str(v)) for k, v in sorted(counts.items())]
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     def log_clients(self) -> None:
         self.get_logger().info(f"{len(self.server.clients)} clients; {self.server.stats}", throttle_duration_sec=30.0)

@@ -203,3 +203,26 @@ def test_csharp_client_stops_on_a_bad_token(client_exe, servers, tmp_path):
     assert code == 3, client.log  # refused for good: no reconnect loop
     assert result["fatal_error"] == "BadToken" and result["connections"] == 0 and s.stats["refused"] == 1
     assert any(line.startswith("error code=BadToken") for line in client.log)
+
+
+def test_csharp_client_skips_and_counts_bad_frames_without_reconnecting(client_exe, servers, tmp_path):
+    s = servers()
+    client = MonoClient(client_exe, f"ws://127.0.0.1:{s.port}", tmp_path / "out", "--until-objects", "8", "--timeout", "20")
+    client.wait_for("snapshot_end count=0")
+    bad_index = bytearray(p.encode_mesh(p.MeshUpdate.from_ros(9, 1, "bad", [0, 0, 0], [0, 0, 0, 1], [1, 1, 1], np.zeros((3, 3)), [[0, 1, 2]])))
+    bad_index[-2:] = (999).to_bytes(2, "little")
+    bad = [b"\x03\x01\x00\x00", bytes(bad_index), bytes([42, 1, 0, 0]), bytes([7, 2, 0, 0]) + bytes(8), "a text message"]
+
+    def push() -> None:  # as if the server sent them
+        for c in s.clients.values():
+            c.control.extend(bad)
+            c.wake.set()
+
+    s.loop.call_soon_threadsafe(push)
+    box_v, box_f = ros_mesh("box")
+    s.publish(p.MeshUpdate.from_ros(8, 1, "after", [0, 0, 0], [0, 0, 0, 1], [1, 1, 1], box_v, box_f))
+    code, result = client.finish()
+    assert code == 0, client.log
+    assert result["bad_frames"] == len(bad) and result["connections"] == 1 and result["reconnect_attempts"] == 0
+    assert sum(line.startswith("bad_frame ") for line in client.log) == len(bad), client.log
+    assert any("triangle index out of range" in line for line in client.log) and [m["object_id"] for m in result["meshes"]] == [8]

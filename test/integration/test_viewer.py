@@ -171,6 +171,21 @@ def test_browser_viewer_shows_the_mesh_live(chromium, tmp_path):
         time.sleep(1.0)
         assert len(server.clients) == 1 and server.stats["evicted"] == 0
 
+        # bad frames from the server are skipped and counted: same session, the object stays
+        bad_index = bytearray(p.encode_mesh(p.MeshUpdate.from_ros(9, 1, "bad", [0, 0, 0], [0, 0, 0, 1], [1, 1, 1], np.zeros((3, 3)), [[0, 1, 2]])))
+        bad_index[-2:] = (999).to_bytes(2, "little")
+        bad = [b"\x03\x01\x00\x00", bytes(bad_index), bytes([42, 1, 0, 0]), bytes([7, 2, 0, 0]) + bytes(8), "a text message"]
+
+        def push() -> None:  # as if the server sent them
+            for client in server.clients.values():
+                client.control.extend(bad)
+                client.wake.set()
+
+        server.loop.call_soon_threadsafe(push)
+        after = browser.wait_for(lambda s: s.get("badFrames") == str(len(bad)), timeout=10)
+        assert after["state"] == "connected" and after["session"] == status["session"] and after["objects"] == "1"
+        assert f"{len(bad)} bad frames skipped" in after["text"]
+
         # it follows live removals; the same view without the mesh shows where the mesh was
         server.remove(1, 2)
         browser.wait_for(lambda s: s["objects"] == "0", timeout=10)

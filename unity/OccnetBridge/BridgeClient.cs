@@ -3,7 +3,8 @@
 // Start() runs a background loop: connect, send HELLO (protocol version + token), read WELCOME,
 // the full-state snapshot and then live frames; keep the latest mesh per object id; answer
 // every server HEARTBEAT; reconnect with exponential backoff when the connection drops or the
-// server goes silent. Events are raised on the background thread: a Unity component must hand
+// server goes silent. A frame that does not decode (or a text message) is skipped and counted
+// (BadFrames, the BadFrame event): the connection goes on. Events are raised on the background thread: a Unity component must hand
 // them to the main thread (OccnetMeshRenderer queues them and applies them in Update()).
 
 using System;
@@ -44,6 +45,7 @@ namespace Occnet.Bridge
         public event Action<ErrorFrame> ServerError;
         public event Action<double> HeartbeatReceived;          // server time (Unix seconds)
         public event Action<Exception> ConnectionFailed;        // a connect or receive that threw
+        public event Action<ProtocolException> BadFrame;        // a frame was skipped: it did not decode
         /// <summary>An event handler threw; the client goes on (defaults to Console.Error).</summary>
         public Action<Exception> HandlerError = e => Console.Error.WriteLine("occnet bridge: event handler failed: " + e);
 
@@ -51,12 +53,15 @@ namespace Occnet.Bridge
         public uint Session { get; private set; }
         public int Reconnects { get; private set; }            // connection attempts after the first
         public int HeartbeatsAnswered { get; private set; }
+        /// <summary>Messages from the server that did not decode (skipped; the connection stays).</summary>
+        public int BadFrames { get { return badFrames; } }
         public ErrorFrame FatalError { get; private set; }     // set when the loop stopped for good
 
         readonly CancellationTokenSource stopping = new CancellationTokenSource();
         readonly Random jitter = new Random();
         Task loop;
         volatile bool connected;
+        int badFrames;
         HashSet<uint> snapshotSeen;  // ids seen since SNAPSHOT_BEGIN; null outside a snapshot
 
         public BridgeClient(string url, string token = "")
@@ -174,8 +179,19 @@ namespace Occnet.Bridge
                         catch (Exception) { }
                         return welcomed;
                     }
-                    if (result.MessageType != WebSocketMessageType.Binary) throw new ProtocolException("frames are binary WebSocket messages");
-                    Frame frame = Protocol.Decode(message.GetBuffer(), 0, (int)message.Length);
+                    Frame frame;
+                    try
+                    {
+                        if (result.MessageType != WebSocketMessageType.Binary) throw new ProtocolException("frames are binary WebSocket messages");
+                        frame = Protocol.Decode(message.GetBuffer(), 0, (int)message.Length);
+                    }
+                    catch (ProtocolException error)
+                    {
+                        // one bad frame is no reason to drop the connection (and every mesh with it)
+                        Interlocked.Increment(ref badFrames);
+                        Raise(BadFrame, error);
+                        continue;
+                    }
                     if (frame.Type == FrameType.Welcome) welcomed = true;
                     await HandleAsync(ws, frame, stop).ConfigureAwait(false);
                     if (frame.Type == FrameType.Error && !welcomed) return welcomed;  // refused: the server closes

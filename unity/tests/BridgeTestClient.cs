@@ -66,6 +66,7 @@ public static class BridgeTestClient
         client.FrameDropped += d => Say("drop id=" + d.ObjectId + " seq=" + d.Sequence + " size=" + d.Size);
         client.ServerError += e => Say("error code=" + e.Code + " message=" + e.Message);
         client.Disconnected += reason => Say("disconnected reason=" + reason);
+        client.BadFrame += e => Say("bad_frame message=" + e.Message);
         client.HeartbeatReceived += t => Interlocked.Increment(ref heartbeats);
         client.Start();
 
@@ -97,6 +98,7 @@ public static class BridgeTestClient
             json.Append(", \"snapshots\": ").Append(snapshots);
             json.Append(", \"heartbeats\": ").Append(heartbeats);
             json.Append(", \"heartbeats_answered\": ").Append(client.HeartbeatsAnswered);
+            json.Append(", \"bad_frames\": ").Append(client.BadFrames);
             json.Append(", \"fatal_error\": ").Append(client.FatalError == null ? "null" : Str(client.FatalError.Code.ToString()));
             json.Append(", \"meshes\": [");
             for (int i = 0; i < meshes.Count; i++)

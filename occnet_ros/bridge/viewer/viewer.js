@@ -175,6 +175,7 @@ class Viewer {
     this.state = 'connecting';
     this.session = null;
     this.heartbeats = 0;
+    this.badFrames = 0;  // frames that did not decode or could not be shown: skipped, counted
     this.lastHeartbeat = null;
     this.message = '';
     this.fatal = false;
@@ -221,15 +222,15 @@ class Viewer {
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => ws.send(encodeHello(token));
     ws.onmessage = (event) => {
-      if (!(event.data instanceof ArrayBuffer)) return;
-      let frame;
+      // a bad frame is skipped and counted; the connection and every object shown stay
       try {
-        frame = decode(event.data);
+        if (!(event.data instanceof ArrayBuffer)) throw new ProtocolError('frames are binary WebSocket messages');
+        this.handle(decode(event.data), ws);
       } catch (error) {
-        console.error('occnet viewer: bad frame', error);
-        return;
+        this.badFrames += 1;
+        if (this.badFrames === 1 || this.badFrames % 100 === 0) console.error(`occnet viewer: bad frame #${this.badFrames}`, error);
+        this.showStatus();
       }
-      this.handle(frame, ws);
     };
     ws.onclose = (event) => {
       this.snapshotSeen = null;
@@ -341,6 +342,7 @@ class Viewer {
     let text = this.state === 'connected' ? `connected (session ${this.session})` : this.state;
     if (this.message) text += `: ${this.message}`;
     text += ` \u00b7 ${n} object${n === 1 ? '' : 's'}`;
+    if (this.badFrames) text += ` \u00b7 ${this.badFrames} bad frame${this.badFrames === 1 ? '' : 's'} skipped`;
     text += this.lastHeartbeat === null ? ' \u00b7 no heartbeat yet'
       : ` \u00b7 last heartbeat ${((performance.now() - this.lastHeartbeat) / 1000).toFixed(1)} s ago`;
     const s = this.status;
@@ -348,6 +350,7 @@ class Viewer {
     s.dataset.state = this.state;
     s.dataset.objects = String(n);
     s.dataset.heartbeats = String(this.heartbeats);
+    s.dataset.badFrames = String(this.badFrames);
     s.dataset.session = this.session === null ? '' : String(this.session);
     // for tests and debugging: world bounding box (three.js axes) and signed volume of all meshes
     s.dataset.bbox = this.bbox ? [...this.bbox.min.toArray(), ...this.bbox.max.toArray()].map((v) => v.toFixed(5)).join(',') : '';
