@@ -55,9 +55,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     reconstructor = reconstructor_from_args(args)
     obj = next(procedural_objects(1, ["chair"]))
-    views = render_views(obj.mesh, item_rng(obj.name, 0), RecordSpec(views=5), subsample=False)
-    records = run_bench(reconstructor, np.concatenate([v.points for v in views]), args.runs,
-                        extra=lambda: [latency_record(clients) for clients in (1, 10)])
+    spec = RecordSpec(views=10)
+    views = render_views(obj.mesh, item_rng(obj.name, 0), spec, subsample=False)
+    records = run_bench(reconstructor, np.concatenate([v.points for v in views[:5]]), args.runs,
+                        extra=lambda: [latency_record(clients) for clients in (1, 10)],
+                        views=[v.depth_view(spec.intrinsics) for v in views])
     info = machine()
     print(f"machine: {info}")
     print(f"{'name':36s} {'median_s':>9s} {'p90_s':>9s} {'ratio':>7s} {'points':>9s} {'IoU vs dense':>12s}")

@@ -71,8 +71,11 @@ def mesh_iou(a, b, seed: int = 0) -> float:
     return volumetric_iou(a.copy().apply_transform(transform), b.copy().apply_transform(transform), np.random.default_rng(seed))
 
 
-def run_bench(reconstructor, points: np.ndarray, runs: int = 5, extra: Callable[[], list[dict[str, Any]]] | None = None) -> list[dict[str, Any]]:
-    """All bench records; ``points`` is one object's partial cloud (world frame).
+def run_bench(reconstructor, points: np.ndarray, runs: int = 5, extra: Callable[[], list[dict[str, Any]]] | None = None,
+              views: list | None = None) -> list[dict[str, Any]]:
+    """All bench records; ``points`` is one object's partial cloud (world frame), ``views`` the
+    depth views (DepthView) it came from, for the evidence records (first 5 for end to end, all
+    for the evidence volume).
 
     ``extra`` adds records measured last (the CLI passes the bridge latency: bench stays below the bridge).
     """
@@ -121,7 +124,9 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5, extra: Callable[
         times, _ = time_runs(frame, runs * 10)
         records.append(record(f"observation_frame_{label}_5_instances", times))
 
-    records += end_to_end_records(reconstructor, points, runs)
+    if views:
+        records += evidence_records(views, runs)
+    records += end_to_end_records(reconstructor, points, runs, views=views[:5] if views else None)
     if extra is not None:
         records += extra()
     base = next(r["median_s"] for r in records if r["name"] == "reconstruct_dense_128_folded")
@@ -133,9 +138,26 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5, extra: Callable[
 END_TO_END_GRIDS = {64: (16, 2), 128: (32, 2)}  # MISE resolution0 and upsampling steps to 64^3 / 128^3
 
 
-def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+def evidence_records(views: list, runs: int) -> list[dict[str, Any]]:
+    """The evidence volume (TSDF, weight, free space) of all views on grids over the object's
+    region: 64^3 cells and about 1% of the object (100^3)."""
+    from occnet_ros.complete.evidence import evidence_grid
+
+    points = np.concatenate([v.points() for v in views])
+    low, high = points.min(axis=0), points.max(axis=0)
+    pad = 0.1 * (high - low).max()
+    records = []
+    for resolution in (64, 100):
+        times, _ = time_runs(lambda resolution=resolution: evidence_grid(views, low - pad, high + pad, resolution), runs)
+        records.append(record(f"evidence_volume_{resolution}^3_{len(views)}_views", times, resolution=resolution, views=len(views)))
+    return records
+
+
+def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tuple[int, ...] = (1, 2),
+                       views: list | None = None) -> list[dict[str, Any]]:
     """Last view -> published mesh (canonical input, network + MISE, post-processing) at 64^3 and
-    128^3-equivalent, in float32 and bfloat16 autocast, on 1 and 2 torch threads."""
+    128^3-equivalent, in float32 and bfloat16 autocast, on 1 and 2 torch threads; with ``views``
+    also the evidence path (evidence + fusion included) at fp32."""
     from occnet_ros.complete.reconstruct import Reconstructor
 
     records, before = [], torch.get_num_threads()
@@ -150,6 +172,11 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                     precision = "bf16" if bf16 else "fp32"
                     records.append(record(f"end_to_end_{resolution}_{precision}_{count}thread", times, resolution=resolution,
                                           threads=count, precision=precision))
+                if views:
+                    variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=reconstructor.fusion)
+                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh), runs)
+                    records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views_fp32_{count}thread", times,
+                                          resolution=resolution, threads=count, precision="fp32", views=len(views)))
     finally:
         torch.set_num_threads(before)
     return records
