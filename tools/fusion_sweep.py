@@ -1,7 +1,7 @@
 """Size the evidence fusion by measurement: F@1% (all / observed / unobserved) of the evidence
 path on the validation split for a few truncation and weight settings, same views for all.
 
-    python tools/fusion_sweep.py [--per-category 1] [--views 3,5] [--json out.json]
+    python tools/fusion_sweep.py [--per-category 1] [--views 3,5] [--categories chair,mug] [--json out.json]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-category", type=int, default=1)
     parser.add_argument("--views", default="3,5")
+    parser.add_argument("--categories", default="chair,table,mug,bottle,lamp,shelf,cabinet,monitor")
     parser.add_argument("--checkpoint")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -40,7 +41,7 @@ def main() -> None:
     rows = []
     for name, (evidence, fusion) in VARIANTS.items():
         reconstructor.evidence, reconstructor.fusion = replace(base_e, **evidence), replace(base_f, **fusion)
-        records, _ = run_eval(procedural_objects(args.per_category, split="val"), views, ["occnet"],
+        records, _ = run_eval(procedural_objects(args.per_category, args.categories.split(","), split="val"), views, ["occnet"],
                               MethodRunner(RecordSpec(), reconstructor), samples=30_000)
         for count in views:
             sel = [r for r in records if r["views"] == count and r.get("fscore_1pct") is not None]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The commands behind docs/benchmarks.md. Run after `make build`, from the repository root:
 #   tools/run_benchmarks.sh models/conv_onet_procedural.pt [models/onet_procedural.pt]
-# Writes docs/eval/<model name>/...; the first model also gets the classical baselines
+# Writes docs/eval/<model name>/...; the first model also gets its prior alone and the classical baselines
 # (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run; EVAL=0 or BENCH=0
 # skips the evaluations or `occnet bench`, so benches can run alone for clean timings).
 # Then: tools/run_finetune_study.sh (fine-tuning gain) and python tools/benchmarks_md.py.
@@ -21,14 +21,18 @@ for model in "$@"; do
   out=docs/eval/$name
   mkdir -p "$out"
   methods=occnet
-  [ "$first" = 1 ] && methods=occnet,tsdf,poisson,hull
+  # the first model also runs its prior alone (before/after the evidence) and the classical baselines
+  [ "$first" = 1 ] && methods=occnet,occnet_prior,tsdf,poisson,hull
   if [ "${EVAL:-1}" = 1 ]; then
     # (a) validation split of the training categories (seeds 1,000,000+), one shape each
     occnet eval --checkpoint "$model" --split val --categories "$SEEN" --per-category 1 --views 1,3,5,10 \
-      --methods "$methods" --json "$out/val_views.json" --report "$out/val_views"
+      --methods "$methods" --surface-samples 50000 --json "$out/val_views.json" --report "$out/val_views"
     # (b) unseen categories: test shapes (seeds 2,000,000+) of the two held-out categories
     occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 4 --views 1,3,5,10 \
-      --methods "$methods" --json "$out/unseen_views.json" --report "$out/unseen_views"
+      --methods "$methods" --surface-samples 50000 --json "$out/unseen_views.json" --report "$out/unseen_views"
+    # (c) shapes the generator did not make: 8 of the pybullet wheel's test objects (950-999, never trained on)
+    occnet eval --checkpoint "$model" --split test --foreign --limit 8 --views 1,3,5,10 \
+      --methods "$methods" --surface-samples 50000 --json "$out/foreign_views.json" --report "$out/foreign_views"
   fi
   [ "${BENCH:-1}" = 1 ] && occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
   first=0

@@ -8,7 +8,7 @@ import json
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`occnet eval` entry point."""
-    from occnet_ros.evaluate.run import METHODS, MethodRunner, folder_objects, procedural_objects, run_eval
+    from occnet_ros.evaluate.run import METHODS, MethodRunner, folder_objects, foreign_objects, procedural_objects, run_eval
     from occnet_ros.evaluate.summary import format_table, summarize
     from occnet_ros.learn.records import RecordSpec
 
@@ -25,7 +25,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
         reconstructor = reconstructor_from_args(args)
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
-    objects = folder_objects(args.meshes, args.up) if args.meshes else procedural_objects(args.per_category, categories, args.split)
+    if args.meshes:
+        objects = folder_objects(args.meshes, args.up)
+    elif args.foreign:
+        objects = foreign_objects(args.split)
+    else:
+        objects = procedural_objects(args.per_category, categories, args.split)
     runner = MethodRunner(RecordSpec(), reconstructor)
     records, kept = run_eval(objects, view_counts, methods, runner, args.seed, args.limit,
                              keep_meshes=4 if args.report else 0, samples=args.surface_samples)

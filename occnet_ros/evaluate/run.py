@@ -47,6 +47,22 @@ def procedural_objects(per_category: int = 2, categories: list[str] | None = Non
             yield EvalObject(f"{category}-{seed}", make_shape(category, np.random.default_rng(seed)))
 
 
+def foreign_objects(split: str = "test", wheel: Path | None = None, size_range_m: tuple[float, float] = (0.08, 0.5)) -> Iterator[EvalObject]:
+    """Shapes the generator did not make: the pybullet wheel's random objects of a split
+    (test = indices 950-999, never trained on), each at a real size drawn from its name."""
+    from occnet_ros.learn.packaged import SPLIT_OF_INDEX, download_wheel, load_wheel_mesh, wheel_meshes
+
+    wheel = wheel or download_wheel(Path("data/wheels"))
+    for index, member in sorted(wheel_meshes(wheel).items()):
+        if index not in SPLIT_OF_INDEX[split]:
+            continue
+        name = f"pybullet-{index:03d}"
+        try:
+            yield EvalObject(name, load_wheel_mesh(wheel, member, float(item_rng(name, 0).uniform(*size_range_m))))
+        except ValueError as error:
+            log.warning("skipping ground truth %s", error)
+
+
 def folder_objects(folder: Path, up: str = "z") -> Iterator[EvalObject]:
     """Meshes of a folder; unreadable or non-watertight ones are logged and skipped."""
     if not folder.is_dir():
