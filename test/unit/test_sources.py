@@ -80,3 +80,17 @@ def test_prepare_split_from_config_skips_bad_user_meshes(tmp_path):
     assert [p.name for p in paths] == ["mesh-cup.npz"]
     with pytest.raises(ValueError, match="unknown data source"):
         prepare_split({"sources": [{"type": "nope"}], "cache_dir": str(tmp_path / "c2")}, "train", progress=False)
+
+
+def test_foreign_eval_objects_are_the_held_out_test_indices_and_count_limits_training(tmp_path):
+    from occnet_ros.evaluate.run import foreign_objects
+
+    wheel = tmp_path / "pybullet-0-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for index in (5, 6, 955):
+            archive.writestr(f"pybullet_data/random_urdfs/{index:03d}/{index:03d}.obj",
+                             trimesh.exchange.obj.export_obj(trimesh.creation.icosphere(1)))
+    objects = list(foreign_objects("test", wheel))
+    assert [o.name for o in objects] == ["pybullet-955"]  # only 950-999, never a training index
+    assert 0.08 <= np.ptp(objects[0].mesh.bounds, axis=0).max() <= 0.5
+    assert [i.name for i in pybullet_items("train", wheel, count=1)] == ["pybullet-005"]
