@@ -13,31 +13,28 @@
   address doubles the wait before that address's next token is checked; a bad frame after the
   handshake is answered with ERROR BAD_FRAME and the connection stays open; HTTP paths over
   ``max_path_bytes`` get 414.
+Token checks and their back-off are in auth.py, plain HTTP (414, the viewer's files) in web.py.
 Runs in its own thread with its own event loop; ``publish``/``remove`` are thread-safe.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import itertools
 import logging
 import ssl
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Response
 
 from occnet_ros.bridge import protocol as p
+from occnet_ros.bridge.auth import TokenFailures, TokenGate
+from occnet_ros.bridge.web import http_response
 
 log = logging.getLogger(__name__)
-VIEWER_DIR = Path(__file__).resolve().parent / "viewer"
 
 
 @dataclass(frozen=True)
@@ -90,16 +87,6 @@ class Client:
         return 0.0 if self.send_started is None else now - max(self.send_started, self.progress_at)
 
 
-@dataclass
-class TokenFailures:
-    """Failed tokens from one remote address: checks from it are serialised and delayed."""
-
-    count: int = 0
-    not_before: float = 0.0  # monotonic time before which no token from this address is checked
-    waiting: int = 0
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
 class BridgeServer:
     """Start with ``start()`` (returns the bound port), stop with ``stop()``."""
 
@@ -113,7 +100,7 @@ class BridgeServer:
         self.stats = {"sent": 0, "dropped_too_large": 0, "coalesced": 0, "refused": 0, "evicted": 0, "bad_frames": 0,
                       "evicted_stalled": 0, "replaced": 0, "bad_tokens": 0, "token_throttled": 0,
                       "class_names_truncated": 0, "paths_too_long": 0}
-        self.token_failures: OrderedDict[str, TokenFailures] = OrderedDict()  # remote address -> failures
+        self.tokens = TokenGate(settings, self.stats, self._refuse)  # HELLO token checks and their back-off
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread: threading.Thread | None = None
         self.port: int | None = None
@@ -121,6 +108,11 @@ class BridgeServer:
         self._stop: asyncio.Event | None = None
         self._error: BaseException | None = None
         self._closing: set[asyncio.Task] = set()  # evictions in progress (strong references)
+
+    @property
+    def token_failures(self) -> dict[str, TokenFailures]:
+        """Remote address -> failed tokens (least recently failed first)."""
+        return self.tokens.failures
 
     # ---- thread-safe API --------------------------------------------------------------
     def start(self, timeout: float = 10.0) -> int:
@@ -189,23 +181,8 @@ class BridgeServer:
                     client.connection.transport.abort()
 
     def _http(self, connection, request):
-        """414 for paths over max_path_bytes; else serve the browser viewer's static files on plain
-        HTTP GETs (when serve_viewer); WebSocket upgrades pass."""
-        if len(request.path.encode("utf-8", errors="replace")) > self.settings.max_path_bytes:
-            self.stats["paths_too_long"] += 1
-            return Response(414, "URI Too Long", Headers([("Content-Type", "text/plain")]), b"request path too long\n")
-        if request.headers.get("Upgrade", "").lower() == "websocket" or not self.settings.serve_viewer:
-            return None
-        not_found = Response(404, "Not Found", Headers([("Content-Type", "text/plain")]), b"not found\n")
-        name = request.path.split("?")[0].lstrip("/") or "index.html"
-        try:
-            path = (VIEWER_DIR / name).resolve()
-            if VIEWER_DIR not in path.parents or not path.is_file():
-                return not_found
-        except (OSError, ValueError):  # a name the file system rejects (too long, NUL byte): not ours
-            return not_found
-        kind = {"html": "text/html", "js": "text/javascript", "css": "text/css"}.get(path.suffix.lstrip("."), "application/octet-stream")
-        return Response(200, "OK", Headers([("Content-Type", kind)]), path.read_bytes())
+        """414 for long paths, the viewer's files on plain GETs (web.py); WebSocket upgrades pass."""
+        return http_response(request, self.settings, self.stats)
 
     def _publish(self, update: p.MeshUpdate, frame: bytes) -> None:
         self.state[update.object_id] = (update, frame)
@@ -297,64 +274,11 @@ class BridgeServer:
         if frame.fields["version"] != p.VERSION:
             await self._refuse(connection, p.ErrorCode.UNSUPPORTED_VERSION, f"server speaks version {p.VERSION}")
             return False
-        if self.settings.token and not await self._token_ok(connection, frame.fields["token"]):
+        if self.settings.token and not await self.tokens.check(connection, frame.fields["token"]):
             return False
         if len(self.clients) >= self.settings.max_clients:
             self._make_room()
         return True
-
-    async def _token_ok(self, connection: ServerConnection, token: str) -> bool:
-        """Constant-time comparison; after a failure from an address, the next check from it waits
-        token_backoff_s, doubling per failure up to token_backoff_max_s (checks from one address
-        are serialised, so parallel connections do not guess faster)."""
-        address = str(connection.remote_address[0]) if connection.remote_address else "?"
-        failures = self.token_failures.get(address)
-        if failures is None:  # also the first burst from an address is checked one at a time
-            failures = self._track(address)
-        if failures.waiting >= self.settings.max_token_waiters:
-            self.stats["token_throttled"] += 1
-            await self._refuse(connection, p.ErrorCode.TOO_MANY_CLIENTS, "too many handshakes waiting after failed tokens")
-            return False
-        failures.waiting += 1
-        try:
-            await failures.lock.acquire()
-        finally:
-            failures.waiting -= 1
-        try:
-            await asyncio.sleep(max(0.0, failures.not_before - time.monotonic()))
-            return await self._check_token(connection, address, token)
-        finally:
-            failures.lock.release()
-
-    def _track(self, address: str) -> TokenFailures:
-        """The record of ``address`` (new ones evict the least recently used beyond the bound)."""
-        failures = self.token_failures.get(address)
-        if failures is None:
-            failures = self.token_failures[address] = TokenFailures()
-            while len(self.token_failures) > self.settings.max_tracked_addresses:
-                self.token_failures.popitem(last=False)
-        self.token_failures.move_to_end(address)
-        return failures
-
-    async def _check_token(self, connection: ServerConnection, address: str, token: str) -> bool:
-        if hmac.compare_digest(token.encode("utf-8", errors="replace"), self.settings.token.encode("utf-8")):
-            self.token_failures.pop(address, None)
-            return True
-        self._record_token_failure(address)
-        await self._refuse(connection, p.ErrorCode.BAD_TOKEN, "bad token")
-        return False
-
-    def _record_token_failure(self, address: str) -> float:
-        """Count a failed token from ``address``; returns the wait before its next check. At most
-        max_tracked_addresses are remembered: the least recently failed one is forgotten first."""
-        self.stats["bad_tokens"] += 1
-        failures = self._track(address)
-        failures.count += 1
-        delay = min(self.settings.token_backoff_max_s, self.settings.token_backoff_s * 2 ** min(failures.count - 1, 30))
-        failures.not_before = time.monotonic() + delay
-        if failures.count == 1 or failures.count % 100 == 0:
-            log.warning("%d failed tokens from %s; its next check waits %.2f s", failures.count, address, delay)
-        return delay
 
     def _make_room(self) -> None:
         """The client limit never locks a new client out: the connected client that has been

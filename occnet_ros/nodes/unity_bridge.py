@@ -1,7 +1,7 @@
 """Unity bridge node: forwards reconstructed objects to WebSocket clients (docs/bridge_protocol.md).
 
 Every callback is a boundary: an exception from one message is counted by reason, logged once
-per reason (then at most once per ``LOG_PERIOD_S`` with the count), and the node goes on. A mesh
+per reason (then at most once per ``common.LOG_PERIOD_S`` with the count), and the node goes on. A mesh
 the wire cannot carry (a bad triangle index, a non-finite vertex) is a counted skip
 (``bad_mesh``); a class name over 255 bytes is truncated on a UTF-8 boundary and counted. The
 counts and the server's statistics go to ``/diagnostics``.
@@ -9,11 +9,6 @@ counts and the server's statistics go to ``/diagnostics``.
 
 from __future__ import annotations
 
-import functools
-import time
-import traceback
-from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -24,10 +19,9 @@ from occnet_ros.bridge.protocol import MeshUpdate, ProtocolError
 from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
 from occnet_ros.nodes import parameters, qos
-from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
+from occnet_ros.nodes.common import CallbackBoundary, ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import mesh_arrays_from_msg
 
-LOG_PERIOD_S = 30.0
 DIAGNOSTICS_PERIOD_S = 2.0
 
 
@@ -36,43 +30,6 @@ def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
     q, t = msg.pose.orientation, msg.pose.position
     return MeshUpdate.from_ros(msg.id, msg.revision, msg.class_name, [t.x, t.y, t.z], [q.x, q.y, q.z, q.w],
                                [msg.scale.x, msg.scale.y, msg.scale.z], vertices, faces)
-
-
-class CallbackBoundary:
-    """Counts failures by reason and logs each reason once, then once per ``period_s``."""
-
-    def __init__(self, logger: Any, period_s: float = LOG_PERIOD_S) -> None:
-        self.logger = logger
-        self.period_s = period_s
-        self.counts: Counter[str] = Counter()
-        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, count then)
-
-    def record(self, reason: str, detail: str, error: BaseException | None = None) -> None:
-        """Count one failure; log it when the reason is new or its log period has passed."""
-        self.counts[reason] += 1
-        now = time.monotonic()
-        last = self._logged.get(reason)
-        if last is None:
-            where = "".join(traceback.format_exception(error)[-3:]).rstrip() if error is not None else ""
-            self.logger.error(f"{reason}: {detail} (skipped; further '{reason}' logged every {self.period_s:.0f} s)"
-                              + (f"\n{where}" if where else ""))
-        elif now - last[0] >= self.period_s:
-            self.logger.warning(f"{reason}: {self.counts[reason] - last[1]} more since the last report, latest: {detail}")
-        else:
-            return
-        self._logged[reason] = (now, self.counts[reason])
-
-    def guard(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
-        """``callback`` that never raises: an exception is recorded as ``<name>_<ExceptionType>``."""
-
-        @functools.wraps(callback)
-        def guarded(*args: Any) -> None:
-            try:
-                callback(*args)
-            except Exception as error:  # the boundary: one message must not kill the node
-                self.record(f"{name}_{type(error).__name__}", str(error)[:300], error)
-
-        return guarded
 
 
 class UnityBridgeNode(Node):
