@@ -1,6 +1,7 @@
 """occnet_ros: Occupancy-Network shape completion for ROS 2.
 
-The pure core (``occnet_ros.core``, ``occnet_ros.bridge``, ``occnet_ros.sim``) needs no ROS;
+Every stage outside ``occnet_ros.nodes`` (geometry, shapes, model, observe, complete, learn,
+evaluate, sim, bags, bridge, cli) needs no ROS;
 ``occnet_ros.msg`` / ``occnet_ros.srv`` exist once the package is built with colcon.
 """
 
