@@ -24,6 +24,10 @@ VARIANTS = {
     "truncation=2.5%": ({"truncation_fraction": 0.025}, {}),
     "truncation=6%": ({"truncation_fraction": 0.06}, {}),
     "min_free_views=1": ({"min_free_views": 1}, {}),
+    # round 2, around the best of round 1
+    "truncation=2.5%, full_weight=3": ({"truncation_fraction": 0.025}, {"full_weight": 3.0}),
+    "truncation=1.5%, full_weight=3": ({"truncation_fraction": 0.015}, {"full_weight": 3.0}),
+    "truncation=2.5%, full_weight=3, min_truncation=4mm": ({"truncation_fraction": 0.025, "min_truncation_m": 0.004}, {"full_weight": 3.0}),
 }
 
 
@@ -33,13 +37,16 @@ def main() -> None:
     parser.add_argument("--views", default="3,5")
     parser.add_argument("--categories", default="chair,table,mug,bottle,lamp,shelf,cabinet,monitor")
     parser.add_argument("--checkpoint")
+    parser.add_argument("--variants", help="variant names separated by ; (default: all)")
     parser.add_argument("--json")
     args = parser.parse_args()
     views = [int(v) for v in args.views.split(",")]
     reconstructor = load_reconstructor(args.checkpoint)
     base_e, base_f = reconstructor.evidence, reconstructor.fusion
     rows = []
-    for name, (evidence, fusion) in VARIANTS.items():
+    chosen = args.variants.split(";") if args.variants else list(VARIANTS)
+    for name in chosen:
+        evidence, fusion = VARIANTS[name]
         reconstructor.evidence, reconstructor.fusion = replace(base_e, **evidence), replace(base_f, **fusion)
         records, _ = run_eval(procedural_objects(args.per_category, args.categories.split(","), split="val"), views, ["occnet"],
                               MethodRunner(RecordSpec(), reconstructor), samples=30_000)

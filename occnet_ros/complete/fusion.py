@@ -18,7 +18,7 @@ from occnet_ros.complete.evidence import Evidence
 @dataclass(frozen=True)
 class FusionSettings:
     gain: float = 6.0  # logits from the level at the edge of the TSDF band
-    full_weight: float = 1.0  # evidence weight at which the TSDF alone decides
+    full_weight: float = 3.0  # evidence weight at which the TSDF alone decides (tools/fusion_sweep.py)
     free_margin: float = 6.0  # known-free space sits at least this many logits below the level
 
     def validate(self) -> None:

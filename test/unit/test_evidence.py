@@ -115,14 +115,17 @@ def test_large_world_coordinates_keep_precision():
 def test_fusion_follows_the_evidence_where_observed_and_carves_free_space():
     level = float(np.log(0.2 / 0.8))
     trunc = 0.02
-    field = EvidenceField([plane_view(), plane_view()], trunc)
+    field = EvidenceField([plane_view()] * int(FusionSettings().full_weight), trunc)  # enough views for the TSDF alone
     points = np.array([[0.0, 0.0, 0.995], [0.0, 0.0, 1.005], [0.0, 0.0, 0.5], [0.0, 0.0, 1.5]])
     ev = field.at(points)
     model = np.array([5.0, -5.0, 5.0, 3.0], dtype=np.float32)  # the prior disagrees on every point
     fused = fuse_logits(model, ev, level, FusionSettings())
     assert fused[0] < level < fused[1]  # in front of the wall outside, behind it inside: the evidence wins
-    assert fused[2] <= level - FusionSettings().free_margin  # crossed by two views: empty
+    assert fused[2] <= level - FusionSettings().free_margin  # crossed by every view: empty
     assert fused[3] == pytest.approx(3.0)  # hidden behind the wall: the prior decides
+    # one view of weight 1 only blends: the evidence pulls the prior towards the surface
+    single = fuse_logits(model, EvidenceField([plane_view()], trunc).at(points), level, FusionSettings(full_weight=3.0))
+    assert fused[0] < single[0] < model[0] and model[1] < single[1] < fused[1]
 
 
 def test_line_of_sight_samples_lie_between_the_surface_and_the_camera_inside_the_box():
