@@ -3,7 +3,8 @@
 The view keeps the mask's pixels and a margin around them: the depth just outside the mask
 saw the table or the wall behind the object, which proves that space empty (the silhouette).
 The crop's side is capped; a larger crop is sampled every ``stride`` pixels and its K scaled
-so that a crop pixel back-projects exactly as the full-image pixel it was taken from.
+so that a crop pixel back-projects as the top-left pixel of the stride x stride block it
+stands for (exactly, where that pixel is the one whose depth it keeps; see take_view).
 Pure numpy, no ROS.
 """
 
@@ -45,8 +46,29 @@ class CropWindow:
         return out
 
     def take(self, image: np.ndarray) -> np.ndarray:
+        """The window's pixels every ``stride``: each block's top-left pixel."""
         s = self.stride
         return image[self.top:self.top + s * self.height:s, self.left:self.left + s * self.width:s]
+
+    def blocks(self, image: np.ndarray, fill) -> np.ndarray:
+        """(height, width, stride^2): the window's stride x stride blocks, padded with ``fill``
+        past the image; a block's first entry is its top-left pixel."""
+        s = self.stride
+        part = image[self.top:self.top + s * self.height, self.left:self.left + s * self.width]
+        padded = np.full((s * self.height, s * self.width), fill, dtype=image.dtype)
+        padded[:part.shape[0], :part.shape[1]] = part
+        return padded.reshape(self.height, s, self.width, s).transpose(0, 2, 1, 3).reshape(self.height, self.width, s * s)
+
+    def take_view(self, depth: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Depth and mask of the crop. A block is on the mask when any of its pixels is (so thin
+        parts such as chair legs survive the stride); its depth is that of its first object
+        pixel with a return (else its first object pixel, else its top-left pixel), so an object
+        pixel never takes the background's depth. Stride 1: the window's pixels exactly."""
+        if self.stride == 1:
+            return self.take(depth), self.take(mask)
+        d, m = self.blocks(depth, 0.0), self.blocks(mask, False)
+        pick = np.argmax(m.astype(np.int8) + (m & (d > 0)), axis=2)
+        return np.take_along_axis(d, pick[..., None], axis=2)[..., 0], m.any(axis=2)
 
 
 def crop_window(mask: np.ndarray, margin: float, min_margin_px: int, max_side: int) -> CropWindow:
@@ -86,5 +108,6 @@ def crop_view(
     if depth.ndim != 2 or mask.shape != depth.shape:
         raise ViewError(f"depth {depth.shape} and mask {mask.shape} must be 2-D of one size")
     window = crop_window(mask, margin, min_margin_px, max_side)
-    crop = np.nan_to_num(window.take(depth).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    return make_view(crop, window.take(mask), window.k(np.asarray(k, dtype=np.float64)), world_from_camera)
+    depth = np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    crop, crop_mask = window.take_view(depth, mask)
+    return make_view(crop, crop_mask, window.k(np.asarray(k, dtype=np.float64)), world_from_camera)
