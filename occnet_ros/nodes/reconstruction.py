@@ -249,6 +249,8 @@ class ReconstructionNode(Node):
         self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
 
     def publish_diagnostics(self) -> None:
+        if not self.context.ok():  # a last timer tick while the runner shuts down
+            return
         with self.lock:
             counts = {"objects": len(self.objects), "reconstructions": self.reconstructions,
                       "dropped_requests": self.dropped_requests}
