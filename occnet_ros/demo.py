@@ -122,6 +122,28 @@ def picture(path: Path, pairs: list[tuple]) -> None:
     plt.close(fig)
 
 
+def message_sizes(observation) -> dict[int, int]:
+    """Serialized bytes of each object's ObjectObservation (cloud + view crops), printed."""
+    from builtin_interfaces.msg import Time
+    from rclpy.serialization import serialize_message
+
+    sizes = {}
+    print(f"\n{'ObjectObservation':>16s} {'views':>5s} {'crop sides px':>22s} {'view bytes':>10s} {'cloud bytes':>11s} {'total':>9s}")
+    for obj_id, obj in sorted(observation.store.objects.items()):
+        msg = observation.observation_message(obj_id, Time(), False)
+        sizes[obj_id] = len(serialize_message(msg))
+        sides = [max(v.depth.height, v.depth.width) for v in msg.views]
+        view_bytes = sum(len(v.depth.data) + len(v.mask.data) for v in msg.views)
+        side_range = f"{min(sides)}-{max(sides)}" if sides else "-"
+        print(f"{'#' + str(obj_id) + ' ' + obj.class_name:>16s} {len(msg.views):5d} {side_range:>22s} {view_bytes:10d} "
+              f"{len(msg.cloud.data):11d} {sizes[obj_id]:9d}")
+    p = observation.params
+    bound = p["view_max_side_px"] ** 2 * 5 * p["max_views_per_object"]
+    print(f"bound on the views: {p['view_max_side_px']}^2 px x {p['max_views_per_object']} views x (4 + 1) bytes = {bound} bytes"
+          f" (+ cloud <= {p['max_views_per_object'] * p['max_points_per_view'] * 12} bytes)")
+    return sizes
+
+
 def report(nodes: dict, out: Path, listener: BridgeListener) -> list[dict]:
     from occnet_ros.evaluate.metrics import mesh_metrics
     from occnet_ros.geometry.files import save_mesh_atomic
@@ -145,6 +167,7 @@ def report(nodes: dict, out: Path, listener: BridgeListener) -> list[dict]:
               f"{r['views']:5d} {r['triangles']:5d} {str(r['watertight']):>10s} {r['time_s']:7.2f}")
     if rows:
         print(f"{'mean':>16s} {np.mean([r['chamfer_l1'] for r in rows]):7.4f} {np.mean([r['fscore_1pct'] for r in rows]):6.3f}")
+    message_sizes(observation)
     glass = [o for o in room.objects if o.transparent]
     skipped = observation.diagnostic_counts()
     print(f"\ntransparent objects in the room: {len(glass)}; instances skipped as transparent: {skipped.get('instance_transparent', 0)}")

@@ -12,8 +12,6 @@ from dataclasses import replace
 
 import numpy as np
 
-from occnet_ros.complete.evidence import EvidenceSettings
-from occnet_ros.complete.fusion import FusionSettings
 from occnet_ros.complete.reconstruct import load_reconstructor
 from occnet_ros.evaluate.run import MethodRunner, procedural_objects, run_eval
 from occnet_ros.learn.records import RecordSpec

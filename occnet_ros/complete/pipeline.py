@@ -22,6 +22,8 @@ class ObjectMesh:
     watertight: bool
     points: int
     timings: dict[str, float]
+    views_used: int = 0  # depth views whose evidence was fused
+    views_dropped: int = 0  # views that saw the object from behind the camera
 
 
 class ObjectPipeline:
@@ -42,4 +44,5 @@ class ObjectPipeline:
             frame = align_yaw_to_previous(processed.mesh, frame, previous.mesh_object)
         mesh_object = processed.mesh.copy().apply_transform(np.linalg.inv(frame.pose))
         timings = {**result.timings, "postprocess_s": time.perf_counter() - start}
-        return ObjectMesh(processed.mesh, mesh_object, frame, processed.watertight, result.input_points, timings)
+        return ObjectMesh(processed.mesh, mesh_object, frame, processed.watertight, result.input_points, timings,
+                          result.views_used, result.views_dropped)

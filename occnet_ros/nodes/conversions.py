@@ -1,4 +1,4 @@
-"""ROS message <-> numpy/trimesh conversions, vectorised (no ros2_numpy, no sensor_msgs_py).
+"""ROS message <-> numpy/trimesh/DepthView conversions, vectorised (no ros2_numpy, no sensor_msgs_py).
 
 Pure functions over message classes; no node, no rclpy.
 """
@@ -14,6 +14,8 @@ from shape_msgs.msg import Mesh, MeshTriangle
 from std_msgs.msg import Header
 
 from occnet_ros.geometry.camera import Intrinsics
+from occnet_ros.geometry.views import DepthView, ViewError, make_view
+from occnet_ros.msg import ObjectView
 
 IMAGE_DTYPES = {
     "16UC1": np.uint16, "mono16": np.uint16, "32FC1": np.float32, "mono8": np.uint8, "8UC1": np.uint8,
@@ -148,3 +150,47 @@ def matrix_to_transform(matrix: np.ndarray) -> Transform:
     w, x, y, z = transforms3d.quaternions.mat2quat(matrix[:3, :3])
     t = matrix[:3, 3]
     return Transform(translation=Vector3(x=float(t[0]), y=float(t[1]), z=float(t[2])), rotation=Quaternion(x=x, y=y, z=z, w=w))
+
+
+QUATERNION_TOLERANCE = 1e-3
+MASK_ENCODINGS = ("mono8", "8UC1")
+
+
+def view_to_msg(view: DepthView, header: Header) -> ObjectView:
+    """An ObjectView of a depth view (``header``: the frame's stamp, the world frame)."""
+    msg = ObjectView(header=header, world_from_camera=matrix_to_pose(view.world_from_camera))
+    msg.k = np.asarray(view.k, dtype=np.float64).reshape(-1)
+    msg.depth = array_to_image(np.nan_to_num(view.depth, nan=0.0), "32FC1", header)
+    msg.mask = array_to_image(np.where(view.mask, 255, 0).astype(np.uint8), "mono8", header)
+    return msg
+
+
+def view_from_msg(msg: ObjectView, world_frame: str | None = None) -> DepthView:
+    """The depth view of an ObjectView; ViewError naming the field for a message that cannot be
+    one (wrong encoding or frame, sizes that differ, a pose that is not rigid or holds NaN, a
+    singular K, negative depth)."""
+    if world_frame and msg.header.frame_id and msg.header.frame_id != world_frame:
+        raise ViewError(f"header.frame_id is '{msg.header.frame_id}', expected the world frame '{world_frame}'")
+    if msg.depth.encoding != "32FC1":
+        raise ViewError(f"depth encoding must be 32FC1 (metres), got {msg.depth.encoding!r}")
+    if msg.mask.encoding not in MASK_ENCODINGS:
+        raise ViewError(f"mask encoding must be mono8, got {msg.mask.encoding!r}")
+    try:
+        depth = image_to_array(msg.depth)
+    except ValueError as error:
+        raise ViewError(f"depth: {error}") from error
+    try:
+        mask = image_to_array(msg.mask)
+    except ValueError as error:
+        raise ViewError(f"mask: {error}") from error
+    q = msg.world_from_camera.orientation
+    quaternion = np.array([q.w, q.x, q.y, q.z], dtype=np.float64)
+    position = msg.world_from_camera.position
+    if not np.isfinite(quaternion).all() or not np.isfinite([position.x, position.y, position.z]).all():
+        raise ViewError("world_from_camera holds NaN or inf")
+    if abs(np.linalg.norm(quaternion) - 1.0) > QUATERNION_TOLERANCE:
+        raise ViewError(f"world_from_camera orientation is not a unit quaternion (norm {np.linalg.norm(quaternion):.4g})")
+    k = np.asarray(msg.k, dtype=np.float64)
+    if k.size != 9:
+        raise ViewError(f"k must hold 9 values, got {k.size}")
+    return make_view(depth, mask != 0, k.reshape(3, 3), pose_to_matrix(msg.world_from_camera), "view")

@@ -17,6 +17,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
+from rclpy.time import Time
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
@@ -25,8 +26,9 @@ from occnet_ros.geometry.camera import decode_depth
 from occnet_ros.msg import ObjectObservation, Segmentation
 from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import declare_parameters, run_node
-from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, xyz_cloud
+from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
+from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
 from occnet_ros.observe.sync import ApproximateTimeMatcher
@@ -81,7 +83,7 @@ class ObservationNode(Node):
             min_instance_points=p["min_instance_points"], min_score=p["min_score"],
             skip_classes=tuple(p["skip_classes"]), outlier_neighbors=p["outlier_neighbors"],
             outlier_std_ratio=p["outlier_std_ratio"], cluster_radius_m=p["cluster_radius_m"],
-            mask_erosion_px=p["mask_erosion_px"],
+            mask_erosion_px=p["mask_erosion_px"], crop=CropSettings(margin=p["view_margin"], max_side=p["view_max_side_px"]),
         )
 
     def _subscribe_inputs(self) -> None:
@@ -172,12 +174,18 @@ class ObservationNode(Node):
     def header(self, stamp) -> Header:
         return Header(stamp=stamp, frame_id=self.params["world_frame"])
 
-    def publish_observation(self, obj_id: int, stamp, request: bool) -> None:
+    def observation_message(self, obj_id: int, stamp, request: bool) -> ObjectObservation:
+        """The object's cloud and its kept views' depth crops (each with its frame's stamp)."""
         obj = self.store.objects[obj_id]
         msg = ObjectObservation(header=self.header(stamp), id=obj_id, class_name=obj.class_name,
-                                action=ObjectObservation.ACTION_UPDATE, request_reconstruction=request, views=len(obj.views))
+                                action=ObjectObservation.ACTION_UPDATE, request_reconstruction=request)
         msg.cloud = xyz_cloud(obj.points, msg.header)
-        self.observations.publish(msg)
+        msg.views = [view_to_msg(v.view, self.header(Time(nanoseconds=round(v.stamp * 1e9)).to_msg()))
+                     for v in obj.views if v.view is not None]
+        return msg
+
+    def publish_observation(self, obj_id: int, stamp, request: bool) -> None:
+        self.observations.publish(self.observation_message(obj_id, stamp, request))
 
     def publish_removal(self, obj_id: int, stamp) -> None:
         self.observations.publish(ObjectObservation(header=self.header(stamp), id=obj_id, action=ObjectObservation.ACTION_REMOVE))

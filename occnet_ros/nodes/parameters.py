@@ -70,6 +70,10 @@ OBSERVATION = (
     Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected through occupied voxels "
           "of this size (gaps under it always join; drops mask spill onto the background across depth jumps); 0 = off.", 0.0, 1.0),
     Param("publish_clouds", True, "Publish the accumulated clouds of all objects on 'objects/cloud' for RViz."),
+    Param("view_max_side_px", 160, "Depth crop kept of every view for the evidence: side cap in pixels (larger crops are "
+          "sampled every n-th pixel, K scaled to match); 0 = send no views (the prior alone).", 0, 4096),
+    Param("view_margin", 0.25, "Margin of the depth crop around the mask, as a fraction of the mask's bounding-box side "
+          "(at least 8 px): the depth beside the object proves space empty.", 0.0, 4.0),
 )
 
 RECONSTRUCTION = (
@@ -86,6 +90,8 @@ RECONSTRUCTION = (
     Param("threshold", 0.0, "Occupancy probability of the surface; 0 = the checkpoint's (chosen on validation).", 0.0, 0.99),
     Param("max_triangles", 5000, "Decimate meshes to at most this many triangles (<= 21845 keeps 16-bit indices).", 100, 1_000_000),
     Param("smoothing_iterations", 5, "Taubin smoothing iterations; 0 = off.", 0, 100),
+    Param("use_evidence", True, "Fuse the views' depth evidence (TSDF where observed, crossed space empty) with the model; "
+          "false = the model on the points alone."),
     Param("min_component_fraction", 0.05, "Drop mesh components smaller than this fraction of the largest.", 0.0, 1.0),
     Param("queue_size", 8, "Objects waiting for reconstruction; the oldest request is dropped (counted) when full.", 1, 1000),
     Param("save_directory", "~/.ros/occnet_meshes", "Default directory of the save_meshes service."),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 import trimesh
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Vector3
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
@@ -27,11 +28,12 @@ from occnet_ros.complete.pipeline import ObjectMesh, ObjectPipeline
 from occnet_ros.complete.postprocess import PostprocessSettings
 from occnet_ros.complete.reconstruct import load_reconstructor
 from occnet_ros.geometry.files import MESH_FORMATS, save_mesh_atomic
+from occnet_ros.geometry.views import DepthView, ViewError
 from occnet_ros.model.checkpoint import CheckpointError, default_checkpoint
 from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
 from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
-from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg
+from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
 from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
@@ -43,6 +45,7 @@ class ObjectState:
     points: np.ndarray
     views: int
     stamp: Any
+    depth_views: list[DepthView] = field(default_factory=list, repr=False)
     status: int = ReconstructedObject.STATUS_OBSERVING
     message: str = ""
     revision: int = 0
@@ -55,7 +58,7 @@ class ObjectState:
 class ReconstructionNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("reconstruction", **kwargs)
-        self.params = declare_parameters(self, parameters.RECONSTRUCTION, {"marker_alpha", "save_directory"})
+        self.params = declare_parameters(self, parameters.RECONSTRUCTION, {"marker_alpha", "save_directory", "use_evidence"})
         p = self.params
         if p["torch_threads"]:
             torch.set_num_threads(p["torch_threads"])
@@ -65,6 +68,8 @@ class ReconstructionNode(Node):
         self.queue: OrderedDict[int, float] = OrderedDict()
         self.wakeup = threading.Condition(self.lock)
         self.dropped_requests = 0
+        self.views_dropped: Counter = Counter()  # per reason: bad_message, behind_camera
+        self.reconstructions = 0
         self.running = True
         self.busy = False
         group = MutuallyExclusiveCallbackGroup()
@@ -75,6 +80,8 @@ class ReconstructionNode(Node):
         self.create_service(Reconstruct, "~/reconstruct", self.on_reconstruct, callback_group=group)
         self.create_service(SaveMeshes, "~/save_meshes", self.on_save, callback_group=group)
         self.create_service(ListObjects, "~/list_objects", self.on_list, callback_group=group)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self.publish_diagnostics, callback_group=group)
         self.worker = threading.Thread(target=self.work, name="reconstruction-worker", daemon=True)
         self.worker.start()
 
@@ -104,13 +111,27 @@ class ReconstructionNode(Node):
         except ValueError as error:
             self.get_logger().warning(f"object {msg.id}: bad cloud ({error}); ignored", throttle_duration_sec=2.0)
             return
+        views = self.convert_views(msg)
         with self.lock:
             state = self.objects.get(msg.id)
             if state is None:
-                state = self.objects[msg.id] = ObjectState(msg.id, msg.class_name, points, msg.views, msg.header.stamp)
-            state.points, state.views, state.stamp, state.class_name = points, msg.views, msg.header.stamp, msg.class_name
+                state = self.objects[msg.id] = ObjectState(msg.id, msg.class_name, points, len(msg.views), msg.header.stamp)
+            state.points, state.views, state.stamp, state.class_name = points, len(msg.views), msg.header.stamp, msg.class_name
+            state.depth_views = views
         if msg.request_reconstruction:
             self.enqueue(msg.id)
+
+    def convert_views(self, msg: ObjectObservation) -> list[DepthView]:
+        """The message's views; a malformed one is skipped, counted and logged (never fatal)."""
+        views = []
+        for index, view in enumerate(msg.views):
+            try:
+                views.append(view_from_msg(view, self.params["world_frame"]))
+            except ViewError as error:
+                with self.lock:
+                    self.views_dropped["bad_message"] += 1
+                self.get_logger().warning(f"object {msg.id}: view {index} skipped: {error}", throttle_duration_sec=2.0)
+        return views
 
     def enqueue(self, obj_id: int) -> bool:
         """Queue an object (latest request wins); the oldest request is dropped when full."""
@@ -149,9 +170,10 @@ class ReconstructionNode(Node):
                 if state is None:
                     continue
                 points, previous = state.points.copy(), state.result
+                views = list(state.depth_views) if self.params["use_evidence"] else None
                 self.busy = True
             try:
-                self.reconstruct_object(state, points, previous, requested)
+                self.reconstruct_object(state, points, previous, requested, views)
             finally:
                 self.busy = False
 
@@ -160,9 +182,10 @@ class ReconstructionNode(Node):
         with self.lock:
             return not self.queue and not self.busy
 
-    def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float) -> None:
+    def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float,
+                           views: list[DepthView] | None = None) -> None:
         try:
-            result = self.pipeline.run(points, previous)
+            result = self.pipeline.run(points, previous, views or None)
             if not np.isfinite(result.mesh_world.vertices).all():
                 raise FloatingPointError("non-finite mesh vertices")
         except Exception as error:  # one object's failure must not stop the others
@@ -176,9 +199,13 @@ class ReconstructionNode(Node):
             state.result, state.status, state.message = result, ReconstructedObject.STATUS_RECONSTRUCTED, ""
             state.revision += 1
             state.last_total_s = total
+            self.reconstructions += 1
+            self.views_dropped["behind_camera"] += result.views_dropped
+        evidence = f", evidence of {result.views_used} views" if views else ", prior only"
+        dropped = f" ({result.views_dropped} behind the camera, dropped)" if result.views_dropped else ""
         self.get_logger().info(
             f"object {state.id} ({state.class_name}) rev {state.revision}: {len(result.mesh_world.faces)} triangles "
-            f"from {state.views} views / {result.points} points in {total:.2f} s"
+            f"from {state.views} views / {result.points} points{evidence}{dropped} in {total:.2f} s"
         )
         self.publish_object(state)
 
@@ -192,6 +219,8 @@ class ReconstructionNode(Node):
                                   views_used=state.views)
         result = state.result
         if result is not None:
+            if result.views_used or result.views_dropped:  # evidence path: the views whose evidence was fused
+                msg.views_used = result.views_used
             msg.mesh = mesh_to_msg(result.mesh_object)
             msg.pose = matrix_to_pose(result.frame.pose)
             msg.scale = Vector3(x=float(result.frame.extents[0]), y=float(result.frame.extents[1]), z=float(result.frame.extents[2]))
@@ -218,6 +247,21 @@ class ReconstructionNode(Node):
         with self.lock:
             messages = [s.msg for s in self.objects.values() if s.msg is not None]
         self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
+
+    def publish_diagnostics(self) -> None:
+        if not self.context.ok():  # a last timer tick while the runner shuts down
+            return
+        with self.lock:
+            counts = {"objects": len(self.objects), "reconstructions": self.reconstructions,
+                      "dropped_requests": self.dropped_requests}
+            counts.update({f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())})
+        dropped = sum(v for k, v in counts.items() if k.startswith("views_dropped_"))
+        status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros",
+                                  level=DiagnosticStatus.WARN if dropped or self.dropped_requests else DiagnosticStatus.OK,
+                                  message=f"{counts['objects']} objects, {counts['reconstructions']} reconstructions, "
+                                          f"{dropped} views dropped, evidence {'on' if self.params['use_evidence'] else 'off'}")
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in counts.items()]
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     # ---- services ---------------------------------------------------------------------
     def on_reconstruct(self, request, response):

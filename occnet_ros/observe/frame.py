@@ -13,6 +13,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from occnet_ros.geometry.camera import Intrinsics, backproject, project, transform_points
+from occnet_ros.geometry.views import DepthView, ViewError
+from occnet_ros.observe.crop import CropSettings, crop_view, crop_window
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class InstanceView:
     score: float
     stamp: float
     instance_id: int
+    view: DepthView | None = None  # the depth crop around the instance, for the evidence
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class FrameSettings:
     outlier_std_ratio: float = 2.5
     cluster_radius_m: float = 0.03
     mask_erosion_px: int = 1
+    crop: CropSettings = CropSettings()  # the view kept of each instance (max_side 0: none)
 
 
 @dataclass
@@ -150,6 +154,42 @@ def mask_in_depth_camera(
     return ids
 
 
+def mask_no_return_pixels(
+    mask: np.ndarray, depth_m: np.ndarray, intrinsics: Intrinsics, ids_image: np.ndarray, obj_id: int,
+    mask_camera: tuple[Intrinsics, np.ndarray], crop: CropSettings,
+) -> np.ndarray:
+    """``mask`` (resampled into the depth camera from another camera's mask) plus the pixels
+    of the crop window without a depth return that the mask camera sees on the object at the
+    object's median depth: a pixel without a return cannot be projected, and left out of the
+    mask it would carve the object's own silhouette empty."""
+    window = crop_window(mask, crop.margin, crop.min_margin_px, max(mask.shape))
+    rows = slice(window.top, window.top + window.height)
+    cols = slice(window.left, window.left + window.width)
+    holes = ~np.isfinite(depth_m[rows, cols])
+    if not holes.any():
+        return mask
+    v, u = np.nonzero(holes)
+    z = float(np.nanmedian(depth_m[mask]))
+    points = np.stack([(u + window.left - intrinsics.cx) / intrinsics.fx * z,
+                       (v + window.top - intrinsics.cy) / intrinsics.fy * z, np.full(len(u), z)], axis=1)
+    out = mask.copy()
+    on_object = mask_in_depth_camera(points, ids_image, *mask_camera) == obj_id
+    out[v[on_object] + window.top, u[on_object] + window.left] = True
+    return out
+
+
+def instance_view(
+    depth_m: np.ndarray, instance_mask: np.ndarray, intrinsics: Intrinsics, cam_to_world: np.ndarray, crop: CropSettings
+) -> DepthView | None:
+    """The bounded depth view of one instance (None when views are off or it cannot be made)."""
+    if crop.max_side <= 0:
+        return None
+    try:
+        return crop_view(depth_m, instance_mask, intrinsics.k, cam_to_world, crop.margin, crop.max_side, crop.min_margin_px)
+    except ViewError:
+        return None
+
+
 def split_instances(
     depth_m: np.ndarray,
     intrinsics: Intrinsics,
@@ -172,9 +212,13 @@ def split_instances(
             raise ValueError(f"mask {ids_image.shape} and depth {depth_m.shape} sizes differ and no mask camera is given")
         points, pixel = backproject(depth_m, intrinsics, mask=ids_image > 0)
         ids = ids_image.reshape(-1)[pixel].astype(np.int64)
+        ids_depth = ids_image
     else:
-        points, _ = backproject(depth_m, intrinsics)
+        points, pixel = backproject(depth_m, intrinsics)
         ids = mask_in_depth_camera(points, ids_image, *mask_camera)
+        ids_depth = np.zeros(depth_m.size, dtype=np.int64)  # the mask as resampled into the depth camera
+        ids_depth[pixel] = ids
+        ids_depth = ids_depth.reshape(depth_m.shape)
         points, ids = points[ids > 0], ids[ids > 0]
     order = np.argsort(ids, kind="stable")
     ids, points = ids[order], points[order]
@@ -203,7 +247,13 @@ def split_instances(
             result.skipped["too_few_points"] += 1
             continue
         world = transform_points(cam_to_world, cam_points)
-        result.views.append(InstanceView(info.class_name, world, camera_position, info.score, stamp, info.id))
+        view = None
+        if settings.crop.max_side > 0:
+            instance_mask = ids_depth == info.id
+            if mask_camera is not None:
+                instance_mask = mask_no_return_pixels(instance_mask, depth_m, intrinsics, ids_image, info.id, mask_camera, settings.crop)
+            view = instance_view(depth_m, instance_mask, intrinsics, cam_to_world, settings.crop)
+        result.views.append(InstanceView(info.class_name, world, camera_position, info.score, stamp, info.id, view))
     unlisted = set(groups) - {i.id for i in instances}
     result.skipped["unlisted_instance"] += len(unlisted)
     return result

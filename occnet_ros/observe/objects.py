@@ -13,6 +13,7 @@ from itertools import count
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from occnet_ros.geometry.views import DepthView
 from occnet_ros.observe.frame import InstanceView
 
 
@@ -39,6 +40,11 @@ class TrackedObject:
     @property
     def points(self) -> np.ndarray:
         return np.concatenate([v.points for v in self.views]) if self.views else np.zeros((0, 3))
+
+    @property
+    def depth_views(self) -> list[DepthView]:
+        """The depth crops of the kept views (one per view that has one), oldest first."""
+        return [v.view for v in self.views if v.view is not None]
 
     @property
     def centroid(self) -> np.ndarray:
