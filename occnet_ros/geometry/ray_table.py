@@ -123,7 +123,9 @@ class RayTableCamera:
                 raise RayTableError(f"mask shape {mask.shape} differs from depth shape {radial_m.shape}")
             valid &= mask.astype(bool)
         index = np.flatnonzero(valid)
-        return self.unit_rays[index] * radial_m.reshape(-1)[index, None], index
+        points = np.take(self.unit_rays, index, axis=0)  # np.take: several times faster than fancy indexing here
+        points *= np.take(radial_m.reshape(-1), index)[:, None]
+        return points, index
 
     def z_depth(self, radial_m: np.ndarray) -> np.ndarray:
         """Radial metres -> z-depth metres on the same (distorted) pixel grid."""

@@ -47,6 +47,24 @@ OBSERVATION = (
     Param("pose_source", "tf", "Camera pose from TF ('tf') or a geometry_msgs/PoseStamped topic 'camera_pose' ('topic').", choices=("tf", "topic")),
     Param("tf_timeout_s", 0.05, "How long to wait for the camera's transform at a frame's stamp.", 0.0, 5.0),
     Param("depth_scale", 0.0, "Metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1).", 0.0, 10.0),
+    Param("camera_model", "pinhole", "'pinhole': z-depth, K from depth/camera_info. 'ray_table': depth is the distance along "
+          "each pixel's ray (HoloLens 2 / hl2ss), rays from ray_table_file or ray_table_topic.", choices=("pinhole", "ray_table")),
+    Param("ray_table_file", "", "camera_model ray_table: .npy (H, W, 2) or .npz (uv2xy, optional scale, alias, K, undistort_map) "
+          "unit-plane table; empty = from ray_table_topic."),
+    Param("ray_table_topic", "depth/ray_table", "camera_model ray_table without a file: latched 32FC2 Image of the table."),
+    Param("depth_wrap", 0.0, "Raw depth values at or beyond this are wrapped (AHAT aliasing) and dropped (counted); "
+          "0 = the ray table file's alias, or none.", 0.0, 65535.0),
+    Param("segmentation_input", "segmentation", "'segmentation': occnet_ros/Segmentation. 'image_detections': an instance-id "
+          "Image + vision_msgs/Detection2DArray. 'image_table': an instance- or class-id Image + class_table.",
+          choices=("segmentation", "image_detections", "image_table")),
+    Param("segmentation_image_topic", "segmentation/image", "Id image (mono8, mono16/16UC1, 32SC1) of image_detections / image_table."),
+    Param("detections_topic", "segmentation/detections", "vision_msgs/Detection2DArray of image_detections: Detection2D.id = "
+          "the instance id in the image, results[0] = class and score."),
+    Param("segmentation_ids", "instance", "What the id image holds: 'instance' ids, or 'class' ids (split into connected "
+          "components per class).", choices=("instance", "class")),
+    Param("class_table", "", "Id -> class, comma-separated 'ID:NAME' or 'ID:NAME:transparent' entries, e.g. "
+          "'41:cup,56:chair,46:wine glass:transparent' (image_table: instance or class ids; image_detections: "
+          "numeric class ids of the detector)."),
     Param("min_range_m", 0.1, "Depth below this is invalid.", 0.0, 100.0),
     Param("max_range_m", 5.0, "Depth above this is invalid.", 0.0, 100.0),
     Param("sync_slop_s", 0.02, "Largest stamp difference between depth, camera info and segmentation of one frame.", 0.0, 1.0),
@@ -108,7 +126,10 @@ UNITY_BRIDGE = (
 HOLOLENS_SIM = (
     WORLD_FRAME,
     Param("rate_hz", 5.0, "Frames per second.", 0.1, 60.0),
-    Param("camera", "long_throw", "HoloLens 2 depth camera: 'long_throw' (320x288) or 'ahat' (512x512).", choices=("long_throw", "ahat")),
+    Param("camera", "long_throw", "HoloLens 2 depth camera: 'long_throw' (320x288) or 'ahat' (512x512), pinhole z-depth; "
+          "'hl2ss_long_throw' / 'hl2ss_ahat': what hl2ss delivers (radial depth, distorted ray table on depth/ray_table, "
+          "y-up HoloLens world under hl2_world_frame).", choices=("long_throw", "ahat", "hl2ss_long_throw", "hl2ss_ahat")),
+    Param("hl2_world_frame", "hl2_world", "hl2ss cameras: the y-up HoloLens world frame (map -> hl2_world is static)."),
     Param("seed", 0, "Scene, trajectory and noise seed.", 0, 2**31 - 1),
     Param("num_objects", 4, "Objects in the room (one more, transparent, is always added).", 1, 20),
     Param("num_frames", 24, "Frames of the trajectory; the sim then stops publishing (0 = loop forever).", 0, 100000),

@@ -7,7 +7,6 @@ import pytest
 import trimesh
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, backproject, decode_depth, transform_points
-from occnet_ros.geometry.raycast import look_at, raycasting_scene
 from occnet_ros.geometry.ray_table import (
     PinholeResampler,
     RayTableCamera,
@@ -16,6 +15,7 @@ from occnet_ros.geometry.ray_table import (
     load_ray_table,
     save_ray_table,
 )
+from occnet_ros.geometry.raycast import look_at, raycasting_scene
 from occnet_ros.sim.hl2ss_camera import hl2ss_camera, render_radial
 
 CORNERS = [(0, 0), (0, 319), (287, 0), (287, 319)]
