@@ -123,6 +123,27 @@ UNITY_BRIDGE = (
     Param("serve_viewer", True, "Serve the browser viewer at http://host:port/."),
 )
 
+HL2SS_BRIDGE = (
+    WORLD_FRAME,
+    Param("host", "", "The HoloLens 2's address (hl2ss server app running); required."),
+    Param("stream", "long_throw", "Research-mode depth stream: 'long_throw' (320x288, 5 Hz) or 'ahat' (512x512, 45 Hz).",
+          choices=("long_throw", "ahat")),
+    Param("port", 0, "TCP port; 0 = hl2ss's port of the stream (long throw 3805, AHAT 3804).", 0, 65535),
+    Param("hl2ss_client", "hl2ss", "'hl2ss': hl2ss's Python client (viewer folder on PYTHONPATH; decodes compressed "
+          "streams). 'builtin': hl2ss's framing read here, uncompressed payloads only.", choices=("hl2ss", "builtin")),
+    Param("output", "pinhole", "'pinhole': 32FC1 z-depth on the undistorted pinhole grid (default camera model). 'radial': "
+          "32FC1 radial metres + depth/ray_table (observation camera_model: ray_table).", choices=("pinhole", "radial")),
+    Param("hl2_world_frame", "hl2_world", "The HoloLens world (y-up); map -> hl2_world is published static."),
+    Param("rig_frame", "hl2_rig", "The headset's rig frame (hl2ss's pose)."),
+    Param("depth_frame", "hl2_depth_optical", "Optical frame of the depth camera."),
+    Param("utc_offset_ticks", 0, "Device clock -> UTC offset in 100 ns ticks since 1601 (hl2ss reports it); 0 = anchor the "
+          "first frame to this host's clock.", 0, 2**62),
+    Param("min_range_m", 0.1, "Depth below this is no return.", 0.0, 100.0),
+    Param("max_range_m", 7.5, "Depth above this is no return.", 0.0, 100.0),
+    Param("timeout_s", 5.0, "Connect / receive timeout of the built-in client.", 0.1, 600.0),
+    Param("reconnect_max_s", 10.0, "Longest back-off between reconnection attempts.", 0.1, 3600.0),
+)
+
 HOLOLENS_SIM = (
     WORLD_FRAME,
     Param("rate_hz", 5.0, "Frames per second.", 0.1, 60.0),
@@ -153,6 +174,7 @@ NODES: dict[str, tuple[Param, ...]] = {
     "reconstruction": RECONSTRUCTION,
     "unity_bridge": UNITY_BRIDGE,
     "hololens_sim": HOLOLENS_SIM,
+    "hl2ss_bridge": HL2SS_BRIDGE,
     "replay": REPLAY,
 }
 
