@@ -29,11 +29,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("segmentation_input", default_value="segmentation"),
         DeclareLaunchArgument("segmentation_ids", default_value="instance"),
         DeclareLaunchArgument("class_table", default_value=""),
+        DeclareLaunchArgument("segmentation_image_topic", default_value="segmentation/image"),
+        DeclareLaunchArgument("detections_topic", default_value="segmentation/detections"),
     ]
     camera_model = PythonExpression(["'ray_table' if '", arg("output"), "' == 'radial' else 'pinhole'"])
     overrides = {
         "observation": {"camera_model": camera_model, "segmentation_input": arg("segmentation_input"),
-                        "segmentation_ids": arg("segmentation_ids"), "class_table": arg("class_table")},
+                        "segmentation_ids": arg("segmentation_ids"), "class_table": arg("class_table"),
+                        "segmentation_image_topic": arg("segmentation_image_topic"), "detections_topic": arg("detections_topic")},
     }
     bridge = Node(package="occnet_ros", executable=HL2SS_BRIDGE.executable, name=HL2SS_BRIDGE.name, output="screen",
                   parameters=[arg("params_file"), {"host": arg("host"), "stream": arg("stream"), "output": arg("output"),
