@@ -24,7 +24,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--objects", type=int, default=4, help="objects in the room (plus one transparent glass)")
     parser.add_argument("--frames", type=int, default=24)
-    parser.add_argument("--camera", default="long_throw", choices=["long_throw", "ahat"])
+    parser.add_argument("--camera", default="long_throw", choices=["long_throw", "ahat", "hl2ss_long_throw", "hl2ss_ahat"],
+                        help="hl2ss_*: radial depth through a distorted ray table in a y-up world, as hl2ss_bridge delivers")
     parser.add_argument("--rate", type=float, default=4.0, help="simulated frames per second")
     parser.add_argument("--checkpoint", default="", help="model file (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
@@ -38,6 +39,8 @@ def params_file(args: argparse.Namespace) -> Path:
     config = yaml.safe_load(params_yaml())
     config["hololens_sim"]["ros__parameters"].update(seed=args.seed, num_objects=args.objects, num_frames=args.frames,
                                                      camera=args.camera, rate_hz=args.rate)
+    if args.camera.startswith("hl2ss_"):
+        config["observation"]["ros__parameters"].update(camera_model="ray_table")
     config["reconstruction"]["ros__parameters"].update(checkpoint=args.checkpoint, save_directory=str(args.out / "meshes"))
     config["unity_bridge"]["ros__parameters"].update(port=0)
     path = Path(tempfile.mkdtemp(prefix="occnet-demo-")) / "params.yaml"

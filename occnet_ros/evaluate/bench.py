@@ -123,6 +123,9 @@ def run_bench(reconstructor, points: np.ndarray, runs: int = 5, extra: Callable[
         frame = observation_frame(intrinsics, rng)
         times, _ = time_runs(frame, runs * 10)
         records.append(record(f"observation_frame_{label}_5_instances", times))
+    from occnet_ros.evaluate.bench_camera import ray_table_records
+
+    records += ray_table_records(runs, time_runs, record, synthetic_depth_frame)
 
     if views:
         records += evidence_records(views, runs)

@@ -1,8 +1,8 @@
 """Pinhole cameras, depth decoding and vectorised back-projection.
 
 Optical frame convention (REP-103 camera optical frame): x right, y down, z forward.
-Lens distortion (CameraInfo plumb_bob D) is ignored: HoloLens 2 depth streams bridged by
-hl2ss are undistorted by a per-pixel ray map on the device side; document otherwise.
+Lens distortion (CameraInfo plumb_bob D) is ignored: a pinhole camera here is undistorted. HoloLens 2
+depth as hl2ss streams it (radial distance, a distorted lens) goes through geometry/ray_table.py.
 """
 
 from __future__ import annotations
@@ -85,8 +85,12 @@ def backproject(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Depth (H, W) metres -> (points (N, 3) in the optical frame, flat pixel indices (N,)).
 
-    Pixels with NaN depth, or outside ``mask`` when given, are left out.
+    Pixels with NaN depth, or outside ``mask`` when given, are left out. A camera that is not a
+    pinhole (geometry/ray_table.py's RayTableCamera: radial depth along per-pixel rays) brings its
+    own ``backproject(depth, mask)``, so callers such as observe/frame.py take either.
     """
+    if not isinstance(intrinsics, Intrinsics):
+        return intrinsics.backproject(depth_m, mask)
     if depth_m.shape != (intrinsics.height, intrinsics.width):
         raise ValueError(
             f"depth image is {depth_m.shape[1]}x{depth_m.shape[0]} but the camera is "

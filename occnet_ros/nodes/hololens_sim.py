@@ -2,7 +2,9 @@
 
 Topics: ``depth/image`` (16UC1 mm), ``depth/camera_info``, ``segmentation``, and TF
 (world -> headset on /tf, headset -> depth optical on /tf_static) or ``camera_pose``
-(pose_source: topic). ``~/save_ground_truth`` writes the room's ground-truth meshes.
+(pose_source: topic). The hl2ss cameras publish what hl2ss_bridge does: radial 16UC1 depth, the
+ray table on ``depth/ray_table`` (latched 32FC2), and the headset pose in the y-up HoloLens world
+(map -> hl2_world static). ``~/save_ground_truth`` writes the room's ground-truth meshes.
 TF goes out as tf2_msgs/TFMessage directly: the same messages a tf2_ros broadcaster sends.
 """
 
@@ -19,8 +21,10 @@ from std_msgs.msg import Header
 from tf2_msgs.msg import TFMessage
 
 from occnet_ros.geometry.files import MESH_FORMATS, save_mesh_atomic
+from occnet_ros.geometry.hl2ss_frames import MAP_FROM_HL2_WORLD
 from occnet_ros.msg import InstanceInfo, Segmentation
 from occnet_ros.nodes import parameters, qos
+from occnet_ros.nodes.camera_models import ray_table_to_image
 from occnet_ros.nodes.common import declare_parameters, run_node
 from occnet_ros.nodes.conversions import array_to_image, camera_info_from_intrinsics, matrix_to_pose, matrix_to_transform
 from occnet_ros.sim.hololens import HEADSET_TO_OPTICAL, HoloLensSimulator, SimSettings
@@ -42,6 +46,7 @@ class HoloLensSimNode(Node):
         self.static_pub = self.create_publisher(TFMessage, "/tf_static", qos.SIM_TF_STATIC)
         self.pose_pub = self.create_publisher(PoseStamped, "camera_pose", 50)
         self.create_service(SaveMeshes, "~/save_ground_truth", self.on_save_ground_truth)
+        self.ray_table_pub = self.create_publisher(Image, "depth/ray_table", qos.LATCHED) if self.sim.ray_camera is not None else None
         self.publish_static()
         self.timer = self.create_timer(1.0 / p["rate_hz"], self.tick)
         names = ", ".join(o.class_name for o in self.sim.room.objects)
@@ -55,7 +60,14 @@ class HoloLensSimNode(Node):
         t = TransformStamped(header=Header(frame_id=self.params["headset_frame"]), child_frame_id=self.params["depth_frame"])
         t.header.stamp = self.get_clock().now().to_msg()
         t.transform = matrix_to_transform(HEADSET_TO_OPTICAL)
-        self.static_pub.publish(TFMessage(transforms=[t]))
+        transforms = [t]
+        if self.sim.ray_camera is not None:  # hl2ss: the headset pose is in a y-up world under map
+            world = TransformStamped(header=Header(frame_id=self.params["world_frame"], stamp=t.header.stamp),
+                                     child_frame_id=self.params["hl2_world_frame"])
+            world.transform = matrix_to_transform(MAP_FROM_HL2_WORLD)
+            transforms.append(world)
+            self.ray_table_pub.publish(ray_table_to_image(self.sim.ray_camera.xy, Header(stamp=t.header.stamp, frame_id=self.params["depth_frame"])))
+        self.static_pub.publish(TFMessage(transforms=transforms))
 
     def tick(self) -> None:
         if self.finished:
@@ -67,8 +79,10 @@ class HoloLensSimNode(Node):
         stamp: Time = self.get_clock().now().to_msg()
         p = self.params
         if p["pose_source"] == "tf":
-            t = TransformStamped(header=Header(stamp=stamp, frame_id=p["world_frame"]), child_frame_id=p["headset_frame"])
-            t.transform = matrix_to_transform(frame.headset_pose)
+            yup = frame.radial
+            t = TransformStamped(header=Header(stamp=stamp, frame_id=p["hl2_world_frame"] if yup else p["world_frame"]),
+                                 child_frame_id=p["headset_frame"])
+            t.transform = matrix_to_transform(frame.headset_pose_yup if yup else frame.headset_pose)
             self.tf_pub.publish(TFMessage(transforms=[t]))
         else:
             self.pose_pub.publish(PoseStamped(header=Header(stamp=stamp, frame_id=p["world_frame"]), pose=matrix_to_pose(frame.camera_pose)))

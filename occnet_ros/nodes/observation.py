@@ -22,12 +22,13 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 from std_srvs.srv import Trigger
 
-from occnet_ros.geometry.camera import decode_depth
 from occnet_ros.msg import ObjectObservation, Segmentation
 from occnet_ros.nodes import parameters, qos
-from occnet_ros.nodes.common import declare_parameters, run_node
+from occnet_ros.nodes.camera_models import CameraModel
+from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
+from occnet_ros.nodes.segmentation_inputs import SegmentationInput
 from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
@@ -59,6 +60,7 @@ class ObservationNode(Node):
         self.observations = self.create_publisher(ObjectObservation, "objects/observations", qos.OBSERVATIONS)
         self.cloud_pub = self.create_publisher(PointCloud2, "objects/cloud", 2)
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.camera_model = CameraModel(self, p)
         self._subscribe_inputs()
         self.create_service(Trigger, "~/reset", self.on_reset, callback_group=self.group)
         self.create_service(ForgetObject, "~/forget_object", self.on_forget, callback_group=self.group)
@@ -66,7 +68,8 @@ class ObservationNode(Node):
         self.create_timer(1.0, self.housekeeping, callback_group=self.group)
         if p["reconstruct_period_s"] > 0:
             self.create_timer(p["reconstruct_period_s"], self.request_all, callback_group=self.group)
-        self.get_logger().info(f"observing objects in '{p['world_frame']}', camera pose from {self.poses.backend}")
+        self.get_logger().info(f"observing objects in '{p['world_frame']}', camera pose from {self.poses.backend}, "
+                               f"{self.camera_model.description}")
 
     def store_settings(self) -> StoreSettings:
         p = self.params
@@ -89,21 +92,22 @@ class ObservationNode(Node):
     def _subscribe_inputs(self) -> None:
         p = self.params
         try:
+            self.segmentation = SegmentationInput(p)
+        except (ImportError, ValueError) as error:
+            raise ConfigurationError(f"observation: {error}") from error
+        inputs = [(Image, "depth/image"), (CameraInfo, "depth/camera_info"), *self.segmentation.inputs]
+        try:
             import message_filters
         except ImportError:
             message_filters = None
         if message_filters is not None:
-            subs = [
-                message_filters.Subscriber(self, Image, "depth/image", qos_profile=qos.SENSOR),
-                message_filters.Subscriber(self, CameraInfo, "depth/camera_info", qos_profile=qos.SENSOR),
-                message_filters.Subscriber(self, Segmentation, "segmentation", qos_profile=qos.SENSOR),
-            ]
+            subs = [message_filters.Subscriber(self, kind, topic, qos_profile=qos.SENSOR) for kind, topic in inputs]
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
-            self.sync.registerCallback(self.on_frame)
+            self.sync.registerCallback(self.on_matched)
             self.matcher = None
             return
-        self.matcher = ApproximateTimeMatcher(3, p["sync_slop_s"], p["sync_queue_size"])
-        for index, (kind, topic) in enumerate(((Image, "depth/image"), (CameraInfo, "depth/camera_info"), (Segmentation, "segmentation"))):
+        self.matcher = ApproximateTimeMatcher(len(inputs), p["sync_slop_s"], p["sync_queue_size"])
+        for index, (kind, topic) in enumerate(inputs):
             self.create_subscription(
                 kind, topic, lambda msg, i=index: self._on_input(i, msg), qos.SENSOR, callback_group=self.group
             )
@@ -111,7 +115,16 @@ class ObservationNode(Node):
     def _on_input(self, index: int, msg) -> None:
         matched = self.matcher.add(index, stamp_seconds(msg.header.stamp), msg)
         if matched is not None:
-            self.on_frame(*matched)
+            self.on_matched(*matched)
+
+    def on_matched(self, depth: Image, info: CameraInfo, *segmentation_msgs) -> None:
+        """Depth, camera info and the segmentation input's messages of one stamp."""
+        try:
+            segmentation = self.segmentation.convert(*segmentation_msgs)
+        except ValueError as error:
+            self.skip("bad_segmentation", str(error))
+            return
+        self.on_frame(depth, info, segmentation)
 
     def skip(self, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1
@@ -146,9 +159,11 @@ class ObservationNode(Node):
         if stamp < self.last_stamp:
             self.skip("stamp_backwards", f"{stamp:.3f} < {self.last_stamp:.3f}")
             return
-        intrinsics = intrinsics_from_camera_info(info)
-        p = self.params
-        depth = decode_depth(image_to_array(depth_msg), depth_msg.encoding, p["depth_scale"] or None, p["min_range_m"], p["max_range_m"])
+        camera = self.camera_model.frame(image_to_array(depth_msg), depth_msg.encoding, info)
+        if camera is None:
+            self.skip("ray_table_unavailable", self.params["ray_table_topic"])
+            return
+        intrinsics, depth = camera
         ids = image_to_array(seg.instance_image)
         mask_camera = None
         if seg.camera_info.height > 0:
@@ -218,6 +233,9 @@ class ObservationNode(Node):
             counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
         if isinstance(self.poses, TopicPoses):
             counts["pose_wrong_frame"] = self.poses.wrong_frame
+        counts.update({f"segmentation_{k}": v for k, v in self.segmentation.skipped.items()})
+        if self.camera_model.wrapped_pixels:
+            counts["depth_wrapped_pixels"] = self.camera_model.wrapped_pixels
         return dict(counts)
 
     def publish_diagnostics(self) -> None:

@@ -47,6 +47,24 @@ OBSERVATION = (
     Param("pose_source", "tf", "Camera pose from TF ('tf') or a geometry_msgs/PoseStamped topic 'camera_pose' ('topic').", choices=("tf", "topic")),
     Param("tf_timeout_s", 0.05, "How long to wait for the camera's transform at a frame's stamp.", 0.0, 5.0),
     Param("depth_scale", 0.0, "Metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1).", 0.0, 10.0),
+    Param("camera_model", "pinhole", "'pinhole': z-depth, K from depth/camera_info. 'ray_table': depth is the distance along "
+          "each pixel's ray (HoloLens 2 / hl2ss), rays from ray_table_file or ray_table_topic.", choices=("pinhole", "ray_table")),
+    Param("ray_table_file", "", "camera_model ray_table: .npy (H, W, 2) or .npz (uv2xy, optional scale, alias, K, undistort_map) "
+          "unit-plane table; empty = from ray_table_topic."),
+    Param("ray_table_topic", "depth/ray_table", "camera_model ray_table without a file: latched 32FC2 Image of the table."),
+    Param("depth_wrap", 0.0, "Raw depth values at or beyond this are wrapped (AHAT aliasing) and dropped (counted); "
+          "0 = the ray table file's alias, or none.", 0.0, 65535.0),
+    Param("segmentation_input", "segmentation", "'segmentation': occnet_ros/Segmentation. 'image_detections': an instance-id "
+          "Image + vision_msgs/Detection2DArray. 'image_table': an instance- or class-id Image + class_table.",
+          choices=("segmentation", "image_detections", "image_table")),
+    Param("segmentation_image_topic", "segmentation/image", "Id image (mono8, mono16/16UC1, 32SC1) of image_detections / image_table."),
+    Param("detections_topic", "segmentation/detections", "vision_msgs/Detection2DArray of image_detections: Detection2D.id = "
+          "the instance id in the image, results[0] = class and score."),
+    Param("segmentation_ids", "instance", "What the id image holds: 'instance' ids, or 'class' ids (split into connected "
+          "components per class).", choices=("instance", "class")),
+    Param("class_table", "", "Id -> class, comma-separated 'ID:NAME' or 'ID:NAME:transparent' entries, e.g. "
+          "'41:cup,56:chair,46:wine glass:transparent' (image_table: instance or class ids; image_detections: "
+          "numeric class ids of the detector)."),
     Param("min_range_m", 0.1, "Depth below this is invalid.", 0.0, 100.0),
     Param("max_range_m", 5.0, "Depth above this is invalid.", 0.0, 100.0),
     Param("sync_slop_s", 0.02, "Largest stamp difference between depth, camera info and segmentation of one frame.", 0.0, 1.0),
@@ -111,10 +129,34 @@ UNITY_BRIDGE = (
     Param("serve_viewer", True, "Serve the browser viewer at http://host:port/."),
 )
 
+HL2SS_BRIDGE = (
+    WORLD_FRAME,
+    Param("host", "", "The HoloLens 2's address (hl2ss server app running); required."),
+    Param("stream", "long_throw", "Research-mode depth stream: 'long_throw' (320x288, 5 Hz) or 'ahat' (512x512, 45 Hz).",
+          choices=("long_throw", "ahat")),
+    Param("port", 0, "TCP port; 0 = hl2ss's port of the stream (long throw 3805, AHAT 3804).", 0, 65535),
+    Param("hl2ss_client", "hl2ss", "'hl2ss': hl2ss's Python client (viewer folder on PYTHONPATH; decodes compressed "
+          "streams). 'builtin': hl2ss's framing read here, uncompressed payloads only.", choices=("hl2ss", "builtin")),
+    Param("output", "pinhole", "'pinhole': 32FC1 z-depth on the undistorted pinhole grid (default camera model). 'radial': "
+          "32FC1 radial metres + depth/ray_table (observation camera_model: ray_table).", choices=("pinhole", "radial")),
+    Param("hl2_world_frame", "hl2_world", "The HoloLens world (y-up); map -> hl2_world is published static."),
+    Param("rig_frame", "hl2_rig", "The headset's rig frame (hl2ss's pose)."),
+    Param("depth_frame", "hl2_depth_optical", "Optical frame of the depth camera."),
+    Param("utc_offset_ticks", 0, "Device clock -> UTC offset in 100 ns ticks since 1601 (hl2ss reports it); 0 = anchor the "
+          "first frame to this host's clock.", 0, 2**62),
+    Param("min_range_m", 0.1, "Depth below this is no return.", 0.0, 100.0),
+    Param("max_range_m", 7.5, "Depth above this is no return.", 0.0, 100.0),
+    Param("timeout_s", 5.0, "Connect / receive timeout of the built-in client.", 0.1, 600.0),
+    Param("reconnect_max_s", 10.0, "Longest back-off between reconnection attempts.", 0.1, 3600.0),
+)
+
 HOLOLENS_SIM = (
     WORLD_FRAME,
     Param("rate_hz", 5.0, "Frames per second.", 0.1, 60.0),
-    Param("camera", "long_throw", "HoloLens 2 depth camera: 'long_throw' (320x288) or 'ahat' (512x512).", choices=("long_throw", "ahat")),
+    Param("camera", "long_throw", "HoloLens 2 depth camera: 'long_throw' (320x288) or 'ahat' (512x512), pinhole z-depth; "
+          "'hl2ss_long_throw' / 'hl2ss_ahat': what hl2ss delivers (radial depth, distorted ray table on depth/ray_table, "
+          "y-up HoloLens world under hl2_world_frame).", choices=("long_throw", "ahat", "hl2ss_long_throw", "hl2ss_ahat")),
+    Param("hl2_world_frame", "hl2_world", "hl2ss cameras: the y-up HoloLens world frame (map -> hl2_world is static)."),
     Param("seed", 0, "Scene, trajectory and noise seed.", 0, 2**31 - 1),
     Param("num_objects", 4, "Objects in the room (one more, transparent, is always added).", 1, 20),
     Param("num_frames", 24, "Frames of the trajectory; the sim then stops publishing (0 = loop forever).", 0, 100000),
@@ -138,6 +180,7 @@ NODES: dict[str, tuple[Param, ...]] = {
     "reconstruction": RECONSTRUCTION,
     "unity_bridge": UNITY_BRIDGE,
     "hololens_sim": HOLOLENS_SIM,
+    "hl2ss_bridge": HL2SS_BRIDGE,
     "replay": REPLAY,
 }
 

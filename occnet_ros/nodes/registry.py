@@ -21,6 +21,7 @@ OBSERVATION = NodeEntry("observation", "observation_node", "occnet_ros.nodes.obs
 RECONSTRUCTION = NodeEntry("reconstruction", "reconstruction_node", "occnet_ros.nodes.reconstruction", "ReconstructionNode")
 UNITY_BRIDGE = NodeEntry("unity_bridge", "unity_bridge_node", "occnet_ros.nodes.unity_bridge", "UnityBridgeNode")
 HOLOLENS_SIM = NodeEntry("hololens_sim", "hololens_sim_node", "occnet_ros.nodes.hololens_sim", "HoloLensSimNode")
+HL2SS_BRIDGE = NodeEntry("hl2ss_bridge", "hl2ss_bridge_node", "occnet_ros.nodes.hl2ss_bridge", "Hl2ssBridgeNode")
 REPLAY = NodeEntry("replay", "replay_node", "occnet_ros.nodes.replay", "ReplayNode")
 
 RECONSTRUCT_NODES = (OBSERVATION, RECONSTRUCTION, UNITY_BRIDGE)  # reconstruct.launch.py

@@ -16,9 +16,12 @@ import trimesh
 from scipy import ndimage
 
 from occnet_ros.geometry.camera import HL2_AHAT, HL2_LONG_THROW
+from occnet_ros.geometry.hl2ss_frames import MAP_FROM_HL2_WORLD
 from occnet_ros.geometry.raycast import ToFNoise, look_at, raycasting_scene, render_depth
+from occnet_ros.sim.hl2ss_camera import HL2SS_CAMERAS, hl2ss_camera, render_radial
 
-CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0)}
+CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0),
+           "hl2ss_long_throw": (HL2_LONG_THROW, 0.5, 4.0), "hl2ss_ahat": (HL2_AHAT, 0.1, 1.0)}
 SMALL_CLASSES = ("mug", "bottle", "bowl", "lamp", "monitor")
 LARGE_CLASSES = ("chair", "cabinet", "shelf")
 TABLE_HEIGHT = 0.75
@@ -42,6 +45,12 @@ class SimFrame:
     instances: list[tuple[int, str, float, bool]]  # (mask id, class, score, transparent)
     headset_pose: np.ndarray  # 4x4 headset -> world
     camera_pose: np.ndarray  # 4x4 depth optical -> world
+    radial: bool = False  # hl2ss cameras: depth_mm is the distance along each pixel's ray (raw units)
+
+    @property
+    def headset_pose_yup(self) -> np.ndarray:
+        """The headset pose in hl2ss's y-up HoloLens world (what the device reports)."""
+        return np.linalg.inv(MAP_FROM_HL2_WORLD) @ self.headset_pose
 
 
 @dataclass
@@ -105,7 +114,7 @@ def trajectory(settings: SimSettings, room: Room) -> list[np.ndarray]:
     rng = np.random.default_rng(settings.seed + 1)
     targets = [o.mesh.bounds.mean(axis=0) for o in room.objects if not o.transparent]
     poses = []
-    close = settings.camera == "ahat"
+    close = settings.camera.endswith("ahat")
     for i in range(settings.num_frames):
         angle = 2 * np.pi * i / settings.num_frames + rng.normal(scale=0.05)
         target = targets[i % len(targets)]
@@ -141,6 +150,8 @@ class HoloLensSimulator:
             raise ValueError(f"camera must be one of {sorted(CAMERAS)}")
         self.settings = settings
         self.intrinsics, self.min_range, self.max_range = CAMERAS[settings.camera]
+        # hl2ss cameras: radial uint16 depth through a distorted per-pixel ray table (RayTableCamera)
+        self.ray_camera = hl2ss_camera(settings.camera) if settings.camera in HL2SS_CAMERAS else None
         self.room = room or make_room(settings)
         self.poses = poses or trajectory(settings, self.room)
         opaque = [o.mesh for o in self.room.objects if not o.transparent]
@@ -152,10 +163,11 @@ class HoloLensSimulator:
     def frame(self, index: int) -> SimFrame:
         headset = self.poses[index % len(self.poses)]
         camera = headset @ HEADSET_TO_OPTICAL
-        depth, _ = render_depth(self.depth_scene, self.intrinsics, camera)
+        render = render_depth if self.ray_camera is None else (lambda scene, _, pose: render_radial(scene, self.ray_camera, pose))
+        depth, _ = render(self.depth_scene, self.intrinsics, camera)
         depth = self.noise.apply(depth, self.rng)
         depth[(depth < self.min_range) | (depth > self.max_range)] = np.nan
-        _, geometry = render_depth(self.mask_scene, self.intrinsics, camera)
+        _, geometry = render(self.mask_scene, self.intrinsics, camera)
         n_objects = len(self.room.objects)
         object_index = np.where((geometry >= 0) & (geometry < n_objects), geometry + 1, 0)
         relabel = self.rng.permutation(np.arange(1, n_objects + 1)) + 10 * (index % 5)  # ids change per frame
@@ -171,5 +183,11 @@ class HoloLensSimulator:
                 ids[ids == mask_id] = 0
                 continue
             instances.append((int(mask_id), obj.class_name, float(self.rng.uniform(0.6, 0.99)), obj.transparent))
-        depth_mm = np.nan_to_num(depth * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
-        return SimFrame(index / self.settings.rate_hz, depth_mm, ids, instances, headset, camera)
+        if self.ray_camera is None:
+            depth_mm = np.nan_to_num(depth * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
+            return SimFrame(index / self.settings.rate_hz, depth_mm, ids, instances, headset, camera)
+        raw = np.nan_to_num(depth / self.ray_camera.metres_per_unit, nan=0.0).round()
+        if self.ray_camera.alias > 0:  # AHAT: beyond the wrap the device reports no distance
+            raw[raw >= self.ray_camera.alias] = self.ray_camera.alias
+        raw = raw.clip(0, 65535).astype(np.uint16)
+        return SimFrame(index / self.settings.rate_hz, raw, ids, instances, headset, camera, radial=True)

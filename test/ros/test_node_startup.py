@@ -26,6 +26,8 @@ def changed_config(tmp_path, checkpoint) -> tuple:
     config["reconstruction"]["ros__parameters"]["max_triangles"] = 3000
     config["unity_bridge"]["ros__parameters"]["port"] = 0
     config["hololens_sim"]["ros__parameters"]["rate_hz"] = 2.0
+    # a bridge that finds no device keeps retrying (back-off) and stays up
+    config["hl2ss_bridge"]["ros__parameters"].update(host="127.0.0.1", port=9, hl2ss_client="builtin", timeout_s=0.5)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(config))
     return path, config
