@@ -70,6 +70,11 @@ OBSERVATION = (
     Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected through occupied voxels "
           "of this size (gaps under it always join; drops mask spill onto the background across depth jumps); 0 = off.", 0.0, 1.0),
     Param("publish_clouds", True, "Publish the accumulated clouds of all objects on 'objects/cloud' for RViz."),
+    Param("max_objects", 100, "Objects kept at most; beyond it the least-seen (then longest unseen) are retired (counted); 0 = no cap.", 0, 100000),
+    Param("skip_stale_frames", True, "When frames queue up, process the newest and skip the older ones (counted stale_frame) "
+          "to stay current; false = every frame in order (replays)."),
+    Param("max_stamp_jump_s", 60.0, "A stamp this far ahead of the last frame is held as a glitch (skipped, counted); when "
+          "the next frame follows it, the timeline resets with a warning; 0 = off.", 0.0, 1e9),
 )
 
 RECONSTRUCTION = (
