@@ -168,7 +168,7 @@ def test_objects_are_capped_least_seen_first(observation):
     for index in range(6):  # a new class every frame (one at a time: a burst would be skipped as stale)
         before = node.frames_processed
         feeder.frame(instances=[InstanceInfo(id=1, class_name=f"class{index}", score=0.9)])
-        assert wait_for(lambda: node.frames_processed > before), node.diagnostic_counts()
+        assert wait_for(lambda before=before: node.frames_processed > before), node.diagnostic_counts()
     assert wait_for(lambda: counted(node, "objects_retired_cap") >= 3), node.diagnostic_counts()
     assert len(node.store.objects) <= 3
     still_alive(node, feeder)
