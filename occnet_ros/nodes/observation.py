@@ -9,7 +9,6 @@ object and publishes ``objects/observations`` (to the reconstruction node) and
 
 from __future__ import annotations
 
-import functools
 import threading
 import time
 import traceback
@@ -31,7 +30,7 @@ from occnet_ros.nodes.common import declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, xyz_cloud
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
-from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, bound_class_name, objects_to_retire
+from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, bound_class_name, boundary, objects_to_retire
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
 from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.srv import ForgetObject
@@ -40,25 +39,7 @@ MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retir
            "max_objects", "skip_stale_frames"}
 PENDING_FRAMES = 8
 FRAMES_PER_TICK = 4  # frames one processing tick handles at most, so housekeeping and services get their turn
-
-
-def boundary(name: str, frame: bool = False, service: bool = False):
-    """A callback whose exceptions are logged (in full once per kind, then rate-limited), counted
-    by reason and swallowed, so one bad message never takes the node down."""
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args):
-            try:
-                return method(self, *args)
-            except Exception as error:  # noqa: BLE001 - the boundary: count, log, go on
-                self.fault(name, error, frame)
-                if service:
-                    response = args[-1]
-                    response.success, response.message = False, f"{name} failed: {type(error).__name__}: {error}"
-                    return response
-                return None
-        return guarded
-    return wrap
+BEHIND_FRAMES = 3  # with skip_stale_frames, older frames are skipped only once this many wait (a hiccup is not "behind")
 
 
 def object_colour(obj_id: int) -> np.ndarray:
@@ -205,11 +186,12 @@ class ObservationNode(Node):
     def next_frame(self):
         """(frame, pose) to process now or None. Frames whose pose never came are dropped after
         tf_timeout_s; with skip_stale_frames the newest ready frame is taken and the older
-        ones are skipped (counted stale_frame) so the node stays current when behind."""
+        ones are skipped (counted stale_frame) once BEHIND_FRAMES wait, so the node stays current."""
         world, newest_first = self.params["world_frame"], self.params["skip_stale_frames"]
         with self.pending_lock:
             while self.pending:
-                order = range(len(self.pending) - 1, -1, -1) if newest_first else range(1)
+                behind = newest_first and len(self.pending) >= BEHIND_FRAMES
+                order = range(len(self.pending) - 1, -1, -1) if behind else range(1)
                 for index in order:
                     entry = self.pending[index]
                     pose = self.poses.lookup(world, entry[1].header.frame_id, entry[1].header.stamp)

@@ -3,6 +3,7 @@ sequence gaps, callback faults and the object cap. Each counts what it cuts or d
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -103,3 +104,22 @@ class InputRejected(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+def boundary(name: str, frame: bool = False, service: bool = False):
+    """A callback whose exceptions are logged (in full once per kind, then rate-limited), counted
+    by reason and swallowed, so one bad message never takes the node down."""
+    def wrap(method):
+        @functools.wraps(method)
+        def guarded(self, *args):
+            try:
+                return method(self, *args)
+            except Exception as error:  # noqa: BLE001 - the boundary: count, log, go on
+                self.fault(name, error, frame)
+                if service:
+                    response = args[-1]
+                    response.success, response.message = False, f"{name} failed: {type(error).__name__}: {error}"
+                    return response
+                return None
+        return guarded
+    return wrap
