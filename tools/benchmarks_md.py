@@ -227,9 +227,40 @@ and its load. `iou_vs_dense128` is the volumetric IoU of each mesh against the d
 of the same model.
 
 {bench_table(models)}
-"""
+""" + load_section()
     (DOCS / "benchmarks.md").write_text(text)
     print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+def load_section(path: Path | None = None) -> str:
+    """The "Load" section from docs/eval/load_bench.json (tools/load_bench.py); empty without it."""
+    path = path or DOCS / "eval" / "load_bench.json"
+    if not path.is_file():
+        return ""
+    runs = json.loads(path.read_text())["runs"]
+    rows = "\n".join(
+        f"| {r['rate_hz']:.0f} | {r['seconds']:.0f} | {r['published']} ({r['publish_rate_hz']:.0f} Hz achieved) | {r['frames_processed']} | "
+        f"{r['frames_dropped']} | {r['drop_rate']:.1%} | {', '.join(f'{k} {v}' for k, v in sorted(r['counts'].items()) if v and k in LOSS_KEYS)} | "
+        f"{r['frame_ms_median']:.0f} / {r['frame_ms_p90']:.0f} | {r['rss_mb_start']:.0f} -> {r['rss_mb_max']:.0f} |"
+        for r in runs)
+    return f"""
+## Load: the observation node flooded (`python -P tools/load_bench.py`, one run)
+
+The two-object scene (320x288 long-throw frames, 2 instances) published on loopback at a fixed
+rate by a publisher in the node's own process (so the publisher and the node share the GIL and,
+here, 2 busy CPU cores). Every published frame is processed or counted under a reason
+(`processed + dropped = published`); the node counts what never reached it from the publisher's
+sequence numbers. With `skip_stale_frames` the node processes the newest frame and counts the
+older ones as `stale_frame`.
+
+| rate (Hz) | seconds | published | processed | dropped | drop rate | where lost | frame ms (median / p90) | RSS MB (start -> max) |
+|---|---|---|---|---|---|---|---|---|
+{rows}
+"""
+
+
+LOSS_KEYS = {"sequence_gap", "sync_unmatched", "sync_queue_overflow", "sync_out_of_order", "pose_queue_full", "stale_frame",
+             "pose_unavailable"}
 
 
 if __name__ == "__main__":

@@ -45,9 +45,17 @@ def read_input(path: Path, up: str):
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
+    import sys
+
+    import numpy as np
+
     from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
 
     points, views = read_input(args.input, args.up)
+    non_finite = int((~np.isfinite(points).all(axis=1)).sum())
+    if non_finite:
+        print(f"{args.input}: dropped {non_finite} of {len(points)} points with NaN/inf coordinates "
+              f"({len(points) - non_finite} left)", file=sys.stderr)
     reconstructor = reconstructor_from_args(args)
     if args.no_evidence:
         reconstructor.evidence = None

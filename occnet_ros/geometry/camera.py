@@ -34,8 +34,10 @@ class Intrinsics:
     def validate(self) -> None:
         if self.width <= 0 or self.height <= 0:
             raise ValueError(f"camera size must be positive, got {self.width}x{self.height}")
-        if not (np.isfinite([self.fx, self.fy, self.cx, self.cy]).all() and self.fx > 0 and self.fy > 0):
+        if not (np.isfinite([self.fx, self.fy]).all() and self.fx > 0 and self.fy > 0):
             raise ValueError(f"invalid focal lengths fx={self.fx}, fy={self.fy}")
+        if not np.isfinite([self.cx, self.cy]).all():
+            raise ValueError(f"invalid principal point cx={self.cx}, cy={self.cy}")
 
     @property
     def k(self) -> np.ndarray:

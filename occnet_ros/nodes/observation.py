@@ -9,12 +9,14 @@ object and publishes ``objects/observations`` (to the reconstruction node) and
 
 from __future__ import annotations
 
+import threading
 import time
+import traceback
 from collections import Counter, deque
 from typing import Any
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from rclpy.time import Time
@@ -27,16 +29,21 @@ from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.camera_models import CameraModel
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
+from occnet_ros.nodes.observation_diagnostics import ObservationDiagnostics
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.nodes.segmentation_inputs import SegmentationInput
 from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
+from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, bound_class_name, boundary, objects_to_retire
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
 from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.srv import ForgetObject
 
-MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retire_after_s", "publish_clouds", "skip_classes"}
+MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retire_after_s", "publish_clouds", "skip_classes",
+           "max_objects", "skip_stale_frames"}
 PENDING_FRAMES = 8
+FRAMES_PER_TICK = 4  # frames one processing tick handles at most, so housekeeping and services get their turn
+BEHIND_FRAMES = 3  # with skip_stale_frames, older frames are skipped only once this many wait (a hiccup is not "behind")
 
 
 def object_colour(obj_id: int) -> np.ndarray:
@@ -44,17 +51,25 @@ def object_colour(obj_id: int) -> np.ndarray:
     return (rng.uniform(60, 255, size=3)).astype(np.uint8)
 
 
-class ObservationNode(Node):
+class ObservationNode(ObservationDiagnostics, Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("observation", **kwargs)
         self.params = declare_parameters(self, parameters.OBSERVATION, MUTABLE)
         p = self.params
         self.skipped: Counter = Counter()
         self.frames_processed = 0
-        self.last_stamp = -np.inf
+        self.gate = StampGate(p["max_stamp_jump_s"])
+        self.faults = FaultLog()
+        self.gaps = SequenceGaps()
+        self.arrived = [0, 0, 0]  # depth, camera_info, segmentation messages that reached a callback
+        self.matched = 0  # frames the synchroniser completed
+        self.dropped_frames = 0  # frames counted under a skip reason (each once)
         self.store = ObjectStore(self.store_settings())
         self.pending: deque[tuple[float, Image, CameraInfo, Segmentation]] = deque()
+        self.pending_lock = threading.Lock()
+        self.count_lock = threading.Lock()  # counts come from the input and the processing thread
         self.group = MutuallyExclusiveCallbackGroup()
+        self.input_group = MutuallyExclusiveCallbackGroup()  # inputs are taken while a frame is processed
         self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"]) if p["pose_source"] == "topic" else TfPoses(self)
         self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self)
         self.observations = self.create_publisher(ObjectObservation, "objects/observations", qos.OBSERVATIONS)
@@ -64,7 +79,7 @@ class ObservationNode(Node):
         self._subscribe_inputs()
         self.create_service(Trigger, "~/reset", self.on_reset, callback_group=self.group)
         self.create_service(ForgetObject, "~/forget_object", self.on_forget, callback_group=self.group)
-        self.create_timer(0.02, self.process_pending, callback_group=self.group)
+        self.create_timer(0.01, self.process_pending, callback_group=self.group)
         self.create_timer(1.0, self.housekeeping, callback_group=self.group)
         if p["reconstruct_period_s"] > 0:
             self.create_timer(p["reconstruct_period_s"], self.request_all, callback_group=self.group)
@@ -101,7 +116,10 @@ class ObservationNode(Node):
         except ImportError:
             message_filters = None
         if message_filters is not None:
-            subs = [message_filters.Subscriber(self, kind, topic, qos_profile=qos.SENSOR) for kind, topic in inputs]
+            subs = [message_filters.Subscriber(self, kind, topic, qos_profile=qos.SENSOR, callback_group=self.input_group)
+                    for kind, topic in inputs]
+            for index, sub in enumerate(subs):
+                sub.registerCallback(lambda msg, i=index: self.note_arrival(i))
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_matched)
             self.matcher = None
@@ -109,10 +127,13 @@ class ObservationNode(Node):
         self.matcher = ApproximateTimeMatcher(len(inputs), p["sync_slop_s"], p["sync_queue_size"])
         for index, (kind, topic) in enumerate(inputs):
             self.create_subscription(
-                kind, topic, lambda msg, i=index: self._on_input(i, msg), qos.SENSOR, callback_group=self.group
+                kind, topic, lambda msg, info, i=index: self._on_input(i, msg, info), qos.SENSOR,
+                callback_group=self.input_group,
             )
 
-    def _on_input(self, index: int, msg) -> None:
+    @boundary("input", frame=True)
+    def _on_input(self, index: int, msg, info=None) -> None:
+        self.note_arrival(index, info)
         matched = self.matcher.add(index, stamp_seconds(msg.header.stamp), msg)
         if matched is not None:
             self.on_matched(*matched)
@@ -126,44 +147,151 @@ class ObservationNode(Node):
             return
         self.on_frame(depth, info, segmentation)
 
-    def skip(self, reason: str, detail: str = "") -> None:
-        self.skipped[reason] += 1
-        self.get_logger().warning(f"skipped frame: {reason} {detail}".strip(), throttle_duration_sec=2.0)
+    def note_arrival(self, index: int, info=None) -> None:
+        """Count an input; sequence gaps of the depth stream are frames lost before any callback;
+        a depth frame without any camera_info / segmentation so far is reported at once."""
+        self.arrived[index] += 1
+        if index != 0:
+            return
+        if info is not None:
+            lost = self.gaps.observe(bytes(info.get("publisher_gid", {}).get("data", b"")) if isinstance(info, dict) else None,
+                                     info.get("publication_sequence_number") if isinstance(info, dict) else None)
+            if lost:
+                self.skip("sequence_gap", f"{lost} depth frames lost before the node saw them", lost)
+        for other, reason, topic in ((1, "camera_info_missing", "depth/camera_info"), (2, "segmentation_missing", "segmentation")):
+            if self.arrived[other] == 0:
+                self.note(reason, f"depth frame {self.arrived[0]} but no {topic} message has arrived yet")
 
+    def note(self, reason: str, detail: str = "") -> None:
+        """Count (and log: in full the first time, then rate-limited) something that is not a lost frame."""
+        with self.count_lock:
+            self.skipped[reason] += 1
+        self._log(reason, f"{reason} {detail}".strip())
+
+    def skip(self, reason: str, detail: str = "", frames: int = 1) -> None:
+        """Count ``frames`` lost frames under ``reason`` (and log it)."""
+        with self.count_lock:
+            self.skipped[reason] += frames
+            self.dropped_frames += frames
+        self._log(reason, f"skipped frame: {reason} {detail}".strip())
+
+    def _log(self, reason: str, text: str) -> None:
+        if self.skipped[reason] == 1:  # every kind is logged once, whatever the throttle saw last
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().warning(text, throttle_duration_sec=2.0)
+
+    def fault(self, callback: str, error: Exception, frame: bool) -> None:
+        with self.count_lock:
+            reason, first = self.faults.record(callback, error)
+            self.skipped[reason] += 1
+            self.dropped_frames += int(frame)
+        if first:
+            self.get_logger().error(f"{callback} callback failed ({reason}), going on: {error}\n{traceback.format_exc()}")
+        else:
+            self.get_logger().error(f"{callback} callback failed ({reason}): {error}", throttle_duration_sec=2.0)
+
+    @boundary("frame", frame=True)
     def on_frame(self, depth: Image, info: CameraInfo, segmentation: Segmentation) -> None:
-        if len(self.pending) >= PENDING_FRAMES:
-            self.pending.popleft()
-            self.skip("pose_queue_full")
-        self.pending.append((time.monotonic(), depth, info, segmentation))
-        self.process_pending()
-
-    def process_pending(self) -> None:
-        while self.pending:
-            arrived, depth, info, segmentation = self.pending[0]
-            world = self.params["world_frame"]
-            pose = self.poses.lookup(world, depth.header.frame_id, depth.header.stamp)
-            if pose is None:
-                if time.monotonic() - arrived < self.params["tf_timeout_s"]:
-                    return  # wait for TF to catch up; keep order
+        """Queue a matched frame; the processing timer takes it (inputs never wait on processing)."""
+        self.matched += 1
+        with self.pending_lock:
+            if len(self.pending) >= PENDING_FRAMES:
                 self.pending.popleft()
-                self.skip("pose_unavailable", f"{world} <- {depth.header.frame_id}")
-                continue
-            self.pending.popleft()
+                self.skip("pose_queue_full")
+            self.pending.append((time.monotonic(), depth, info, segmentation))
+
+    def next_frame(self):
+        """(frame, pose) to process now or None. Frames whose pose never came are dropped after
+        tf_timeout_s; with skip_stale_frames the newest ready frame is taken and the older
+        ones are skipped (counted stale_frame) once BEHIND_FRAMES wait, so the node stays current."""
+        world, newest_first = self.params["world_frame"], self.params["skip_stale_frames"]
+        with self.pending_lock:
+            while self.pending:
+                behind = newest_first and len(self.pending) >= BEHIND_FRAMES
+                order = range(len(self.pending) - 1, -1, -1) if behind else range(1)
+                for index in order:
+                    entry = self.pending[index]
+                    pose = self.poses.lookup(world, entry[1].header.frame_id, entry[1].header.stamp)
+                    if pose is not None:
+                        for _ in range(index):
+                            self.pending.popleft()
+                            self.skip("stale_frame")
+                        self.pending.popleft()
+                        return entry, pose
+                if time.monotonic() - self.pending[0][0] < self.params["tf_timeout_s"]:
+                    return None  # wait for TF to catch up
+                dropped = self.pending.popleft()
+                self.skip("pose_unavailable", f"{world} <- {dropped[1].header.frame_id}")
+        return None
+
+    @boundary("process", frame=True)
+    def process_pending(self) -> None:
+        for _ in range(FRAMES_PER_TICK):
+            chosen = self.next_frame()
+            if chosen is None:
+                return
+            (_, depth, info, segmentation), pose = chosen
             try:
                 self.process_frame(depth, info, segmentation, pose)
+            except InputRejected as error:
+                self.skip(error.reason, str(error))
             except ValueError as error:
                 self.skip("bad_input", str(error))
+            except Exception as error:  # noqa: BLE001 - one frame's failure must not stop the next
+                self.fault("frame", error, True)
+
+    @property
+    def last_stamp(self) -> float:
+        return self.gate.last
+
+    @last_stamp.setter
+    def last_stamp(self, value: float) -> None:
+        self.gate.reset()
+        self.gate.commit(value)
+
+    def stamp_usable(self, stamp: float) -> bool:
+        """False (counted) for a frame older than the last one or a lone jump forwards; a jump
+        that the next frame confirms resets the timeline with a warning."""
+        verdict = self.gate.check(stamp)
+        if verdict == "reset":
+            self.note("stamp_timeline_reset", f"stamps jumped from {self.gate.last:.3f} to {stamp:.3f} s; going on from there")
+        elif verdict != "ok":
+            self.skip(verdict, f"{stamp:.3f} after {self.gate.last:.3f}")
+            return False
+        return True
+
+    def bounded_class(self, name: str) -> str:
+        bounded, cut = bound_class_name(name)
+        if cut:
+            self.note("class_name_truncated", f"{len(name)} characters")
+        return bounded
+
+    def cap_objects(self, touched: list[int], stamp) -> list[int]:
+        """Retire objects beyond max_objects (least-seen, then oldest first; counted)."""
+        for obj_id in objects_to_retire(self.store.objects.values(), self.params["max_objects"], touched):
+            self.store.forget(obj_id)
+            self.note("objects_retired_cap", f"object {obj_id} retired (max_objects {self.params['max_objects']})")
+            self.publish_removal(obj_id, stamp)
+        return [i for i in touched if i in self.store.objects]
 
     def process_frame(self, depth_msg: Image, info: CameraInfo, seg: Segmentation, pose: np.ndarray) -> None:
         stamp = stamp_seconds(depth_msg.header.stamp)
-        if stamp < self.last_stamp:
-            self.skip("stamp_backwards", f"{stamp:.3f} < {self.last_stamp:.3f}")
+        if not self.stamp_usable(stamp):
             return
+        p = self.params
+        if self.camera_model.kind != "ray_table":
+            try:
+                intrinsics_from_camera_info(info)
+            except ValueError as error:
+                raise InputRejected("invalid_camera_info", f"depth camera_info: {error}") from error
         camera = self.camera_model.frame(image_to_array(depth_msg), depth_msg.encoding, info)
         if camera is None:
             self.skip("ray_table_unavailable", self.params["ray_table_topic"])
             return
         intrinsics, depth = camera
+        if not np.isfinite(depth).any():
+            raise InputRejected("depth_no_valid_pixels", f"no depth in [{p['min_range_m']}, {p['max_range_m']}] m (all NaN/0/out of range)")
         ids = image_to_array(seg.instance_image)
         mask_camera = None
         if seg.camera_info.height > 0:
@@ -171,13 +299,17 @@ class ObservationNode(Node):
             if to_mask is None:
                 self.skip("mask_camera_pose_unavailable", seg.header.frame_id)
                 return
-            mask_camera = (intrinsics_from_camera_info(seg.camera_info), to_mask)
-        instances = [InstanceInfo(i.id, i.class_name, i.score, i.transparent) for i in seg.instances]
+            try:
+                mask_camera = (intrinsics_from_camera_info(seg.camera_info), to_mask)
+            except ValueError as error:
+                raise InputRejected("invalid_camera_info", f"mask camera_info: {error}") from error
+        instances = [InstanceInfo(i.id, self.bounded_class(i.class_name), float(i.score), i.transparent) for i in seg.instances]
         result = split_instances(depth, intrinsics, ids, instances, pose, stamp, self.frame_settings(), mask_camera)
         for reason, n in result.skipped.items():
             self.skipped[f"instance_{reason}"] += n
         self.last_stamp = stamp
         touched, merged = self.store.add_frame(result.views)
+        touched = self.cap_objects(touched, depth_msg.header.stamp)
         for obj_id in merged:
             self.publish_removal(obj_id, depth_msg.header.stamp)
         for obj_id in touched:
@@ -213,11 +345,13 @@ class ObservationNode(Node):
         colours = np.concatenate([np.tile(object_colour(o.id), (len(o.points), 1)) for o in objects])
         self.cloud_pub.publish(xyz_cloud(points, self.header(stamp), colours))
 
+    @boundary("request_all")
     def request_all(self) -> None:
         stamp = self.get_clock().now().to_msg()
         for obj_id in list(self.store.objects):
             self.publish_observation(obj_id, stamp, True)
 
+    @boundary("housekeeping")
     def housekeeping(self) -> None:
         self.store.settings = self.store_settings()
         if self.frames_processed:
@@ -227,27 +361,7 @@ class ObservationNode(Node):
                 self.publish_removal(obj_id, self.get_clock().now().to_msg())
         self.publish_diagnostics()
 
-    def diagnostic_counts(self) -> dict[str, int]:
-        counts = Counter(self.skipped)
-        if self.matcher is not None:
-            counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
-        if isinstance(self.poses, TopicPoses):
-            counts["pose_wrong_frame"] = self.poses.wrong_frame
-        counts.update({f"segmentation_{k}": v for k, v in self.segmentation.skipped.items()})
-        if self.camera_model.wrapped_pixels:
-            counts["depth_wrapped_pixels"] = self.camera_model.wrapped_pixels
-        return dict(counts)
-
-    def publish_diagnostics(self) -> None:
-        counts = self.diagnostic_counts()
-        status = DiagnosticStatus(name=f"{self.get_name()}: observation", hardware_id="occnet_ros",
-                                  level=DiagnosticStatus.OK if not counts else DiagnosticStatus.WARN,
-                                  message=f"{self.frames_processed} frames, {len(self.store.objects)} objects")
-        status.values = [KeyValue(key="frames_processed", value=str(self.frames_processed)),
-                         KeyValue(key="objects", value=str(len(self.store.objects)))]
-        status.values += [KeyValue(key=f"skipped_{k}", value=str(v)) for k, v in sorted(counts.items())]
-        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
-
+    @boundary("reset", service=True)
     def on_reset(self, request, response):
         stamp = self.get_clock().now().to_msg()
         for obj_id in self.store.reset():
@@ -256,6 +370,7 @@ class ObservationNode(Node):
         response.success, response.message = True, f"reset; skipped so far: {self.diagnostic_counts()}"
         return response
 
+    @boundary("forget_object", service=True)
     def on_forget(self, request, response):
         response.success = self.store.forget(request.id)
         response.message = f"object {request.id} forgotten" if response.success else f"no object {request.id}"

@@ -92,6 +92,11 @@ OBSERVATION = (
           "sampled every n-th pixel, K scaled to match); 0 = send no views (the prior alone).", 0, 4096),
     Param("view_margin", 0.25, "Margin of the depth crop around the mask, as a fraction of the mask's bounding-box side "
           "(at least 8 px): the depth beside the object proves space empty.", 0.0, 4.0),
+    Param("max_objects", 100, "Objects kept at most; beyond it the least-seen (then longest unseen) are retired (counted); 0 = no cap.", 0, 100000),
+    Param("skip_stale_frames", True, "When frames queue up, process the newest and skip the older ones (counted stale_frame) "
+          "to stay current; false = every frame in order (replays)."),
+    Param("max_stamp_jump_s", 60.0, "A stamp this far ahead of the last frame is held as a glitch (skipped, counted); when "
+          "the next frame follows it, the timeline resets with a warning; 0 = off.", 0.0, 1e9),
 )
 
 RECONSTRUCTION = (

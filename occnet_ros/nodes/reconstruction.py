@@ -27,7 +27,7 @@ from visualization_msgs.msg import MarkerArray
 from occnet_ros.complete.pipeline import ObjectMesh, ObjectPipeline
 from occnet_ros.complete.postprocess import PostprocessSettings
 from occnet_ros.complete.reconstruct import load_reconstructor
-from occnet_ros.geometry.files import MESH_FORMATS, save_mesh_atomic
+from occnet_ros.geometry.files import MESH_FORMATS, mesh_file_name, path_inside, save_mesh_atomic
 from occnet_ros.geometry.views import DepthView, ViewError
 from occnet_ros.model.checkpoint import CheckpointError, default_checkpoint
 from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
@@ -185,7 +185,7 @@ class ReconstructionNode(Node):
     def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float,
                            views: list[DepthView] | None = None) -> None:
         try:
-            result = self.pipeline.run(points, previous, views or None)
+            result = self.pipeline.run(points, previous, views or None, class_name=state.class_name)
             if not np.isfinite(result.mesh_world.vertices).all():
                 raise FloatingPointError("non-finite mesh vertices")
         except Exception as error:  # one object's failure must not stop the others
@@ -280,16 +280,17 @@ class ReconstructionNode(Node):
         directory = Path(request.directory or self.params["save_directory"]).expanduser()
         with self.lock:
             chosen = [s for s in self.objects.values() if s.result is not None and (not request.ids or s.id in request.ids)]
+            unknown = sorted(set(request.ids) - set(self.objects))
         try:
             for state in chosen:
                 mesh: trimesh.Trimesh = state.result.mesh_world
-                path = save_mesh_atomic(mesh, directory / f"object_{state.id:03d}_{state.class_name.replace(' ', '_')}.{fmt}")
+                path = save_mesh_atomic(mesh, path_inside(directory, mesh_file_name(state.id, state.class_name, fmt)))
                 response.files.append(str(path))
-        except OSError as error:
+        except (OSError, ValueError) as error:
             response.success, response.message = False, f"cannot write to {directory}: {error}"
             return response
-        response.success = True
-        response.message = f"saved {len(response.files)} meshes to {directory}"
+        response.success = not unknown
+        response.message = f"saved {len(response.files)} meshes to {directory}" + (f"; unknown ids {unknown}" if unknown else "")
         return response
 
     def on_list(self, request, response):

@@ -15,6 +15,7 @@ from scipy.spatial import cKDTree
 from occnet_ros.geometry.camera import Intrinsics, backproject, project, transform_points
 from occnet_ros.geometry.views import DepthView, ViewError
 from occnet_ros.observe.crop import CropSettings, crop_view, crop_window
+from occnet_ros.observe.guard import InputRejected
 
 
 @dataclass(frozen=True)
@@ -146,8 +147,12 @@ def mask_in_depth_camera(
     """Instance id of each depth point, looked up in a mask taken by another camera.
 
     ``depth_to_mask`` maps depth-optical-frame points into the mask camera's optical frame.
-    Points outside the mask image get id 0 (background).
+    Points outside the mask image get id 0 (background). Raises ValueError when the mask
+    image is not the size its camera model says (a misconfigured segmenter).
     """
+    if ids_image.shape != (mask_intrinsics.height, mask_intrinsics.width):
+        raise InputRejected("mask_size_mismatch", f"mask image is {ids_image.shape[1]}x{ids_image.shape[0]} but its camera_info says "
+                         f"{mask_intrinsics.width}x{mask_intrinsics.height}")
     uv, inside = project(transform_points(depth_to_mask, points_cam), mask_intrinsics)
     ids = np.zeros(len(points_cam), dtype=np.int64)
     ids[inside] = ids_image[uv[inside, 1], uv[inside, 0]]
@@ -190,6 +195,31 @@ def instance_view(
         return None
 
 
+def instance_ids(image: np.ndarray) -> np.ndarray:
+    """An instance-id image as integers; a float image (32FC1) must hold whole, finite,
+    non-negative numbers (1.7 is an error, not id 1). Raises ValueError."""
+    if np.issubdtype(image.dtype, np.floating):
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(image) | (image < 0) | (image != np.round(image)) | (image > 2**31 - 1)
+        if bad.any():
+            raise InputRejected("mask_non_integer_ids", f"instance image holds {int(bad.sum())} non-integer or negative ids (e.g. "
+                             f"{float(image[bad].reshape(-1)[0])!r}); ids must be whole numbers")
+        return image.astype(np.int64)
+    if np.issubdtype(image.dtype, np.signedinteger) and image.size and image.min() < 0:
+        raise InputRejected("mask_negative_ids", "instance image holds negative ids")
+    return image
+
+
+def present_ids(ids_image: np.ndarray) -> set[int]:
+    """The ids the image holds (bincount for small ids: cheaper than np.unique)."""
+    if not ids_image.size:
+        return set()
+    top = int(ids_image.max())
+    if top < 1 << 17:
+        return set(np.flatnonzero(np.bincount(ids_image.reshape(-1).astype(np.int64), minlength=1)).tolist())
+    return set(np.unique(ids_image).tolist())
+
+
 def split_instances(
     depth_m: np.ndarray,
     intrinsics: Intrinsics,
@@ -206,6 +236,8 @@ def split_instances(
     camera; otherwise ids_image must be pixel-aligned with the depth image.
     """
     result = FrameResult()
+    ids_image = instance_ids(ids_image)
+    listed = present_ids(ids_image)
     ids_image = erode_instances(ids_image, settings.mask_erosion_px) if settings.mask_erosion_px else ids_image
     if mask_camera is None:
         if ids_image.shape != depth_m.shape:
@@ -230,8 +262,12 @@ def split_instances(
         reason = None
         if info.transparent or info.class_name in skip:
             reason = "transparent"
+        elif not np.isfinite(info.score) or not 0.0 <= info.score <= 1.0:
+            reason = "invalid_score"
         elif info.score < settings.min_score:
             reason = "low_score"
+        elif info.id not in listed:
+            reason = "missing_from_mask"
         elif len(groups.get(info.id, ())) < settings.min_instance_points:
             reason = "too_few_points"
         if reason:

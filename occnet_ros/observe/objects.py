@@ -56,9 +56,21 @@ def voxel_keys(points: np.ndarray, voxel: float) -> set[tuple[int, int, int]]:
 
 
 def voxel_iou(a: np.ndarray, b: np.ndarray, voxel: float) -> float:
-    ka, kb = voxel_keys(a, voxel), voxel_keys(b, voxel)
-    union = len(ka | kb)
-    return len(ka & kb) / union if union else 0.0
+    """Intersection over union of the voxels the two clouds occupy (packed int64 keys and
+    sorted arrays: ~20x faster than sets of tuples, which cost most of a frame)."""
+    if not len(a) or not len(b):
+        return 0.0
+    cells_a, cells_b = np.floor(a / voxel).astype(np.int64), np.floor(b / voxel).astype(np.int64)
+    low = np.minimum(cells_a.min(axis=0), cells_b.min(axis=0))
+    dims = np.maximum(cells_a.max(axis=0), cells_b.max(axis=0)) - low + 1
+    if float(np.prod(dims.astype(np.float64))) >= 2.0**62:  # would overflow the packed key
+        ka, kb = voxel_keys(a, voxel), voxel_keys(b, voxel)
+        union = len(ka | kb)
+        return len(ka & kb) / union if union else 0.0
+    strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)
+    ka, kb = np.unique((cells_a - low) @ strides), np.unique((cells_b - low) @ strides)
+    common = len(np.intersect1d(ka, kb, assume_unique=True))
+    return common / (len(ka) + len(kb) - common)
 
 
 def view_direction(view: InstanceView, center: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ def test_transparent_low_score_and_tiny_instances_are_skipped_and_counted():
     result = split_instances(depth, HL2_LONG_THROW, mask, infos, pose, 0.0, NO_CLEANING)
     assert result.views == [] and result.skipped["transparent"] == 2
     result = split_instances(depth, HL2_LONG_THROW, mask, [InstanceInfo(1, "box", score=0.1), InstanceInfo(9, "ghost")], pose, 0.0, NO_CLEANING)
-    assert result.skipped["low_score"] == 1 and result.skipped["too_few_points"] == 1 and result.skipped["unlisted_instance"] == 1
+    assert result.skipped["low_score"] == 1 and result.skipped["missing_from_mask"] == 1 and result.skipped["unlisted_instance"] == 1
 
 
 def test_mismatched_mask_size_is_an_error():

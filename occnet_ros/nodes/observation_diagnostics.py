@@ -1,0 +1,50 @@
+"""The observation node's diagnostics: skip counts by reason and load figures (a mixin of ObservationNode)."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from std_msgs.msg import Header
+
+from occnet_ros.nodes.pose import TopicPoses
+
+
+class ObservationDiagnostics:
+    """Counts and load figures of the observation node, published on /diagnostics."""
+
+    def diagnostic_counts(self) -> dict[str, int]:
+        counts = Counter(self.skipped)
+        if self.matcher is not None:
+            counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
+        if isinstance(self.poses, TopicPoses):
+            counts["pose_wrong_frame"] = self.poses.wrong_frame
+        counts.update({f"segmentation_{k}": v for k, v in self.segmentation.skipped.items()})
+        if self.camera_model.wrapped_pixels:
+            counts["depth_wrapped_pixels"] = self.camera_model.wrapped_pixels
+        return dict(counts)
+
+    def load_figures(self) -> dict[str, float]:
+        """What reached the node, what it processed and what it lost (each lost frame counted once):
+        sequence gaps, frames the synchroniser could not match, queue overwrites, stale skips
+        and every other skip reason; ``frames_waiting`` are still queued."""
+        waiting_sync = len(self.matcher.queues[0]) if self.matcher is not None else 0
+        sync_dropped = max(0, self.arrived[0] - self.matched - waiting_sync)
+        with self.pending_lock:
+            waiting = len(self.pending)
+        sent = self.arrived[0] + self.gaps.lost
+        dropped = self.dropped_frames + sync_dropped
+        return {"frames_received": self.arrived[0], "frames_sent": sent, "frames_processed": self.frames_processed,
+                "frames_dropped": dropped, "frames_sync_dropped": sync_dropped, "frames_waiting": waiting + waiting_sync,
+                "drop_rate": dropped / sent if sent else 0.0}
+
+    def publish_diagnostics(self) -> None:
+        counts = self.diagnostic_counts()
+        status = DiagnosticStatus(name=f"{self.get_name()}: observation", hardware_id="occnet_ros",
+                                  level=DiagnosticStatus.OK if not counts else DiagnosticStatus.WARN,
+                                  message=f"{self.frames_processed} frames, {len(self.store.objects)} objects")
+        load = self.load_figures()
+        status.values = [KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in load.items()]
+        status.values += [KeyValue(key="objects", value=str(len(self.store.objects)))]
+        status.values += [KeyValue(key=f"skipped_{k}", value=str(v)) for k, v in sorted(counts.items())]
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
