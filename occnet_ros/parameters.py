@@ -45,12 +45,15 @@ WORLD_FRAME = Param("world_frame", "map", "Fixed frame that views, objects and m
 OBSERVATION = (
     WORLD_FRAME,
     Param("pose_source", "tf", "Camera pose from TF ('tf') or a geometry_msgs/PoseStamped topic 'camera_pose' ('topic').", choices=("tf", "topic")),
-    Param("tf_timeout_s", 0.05, "How long to wait for the camera's transform at a frame's stamp.", 0.0, 5.0),
+    Param("tf_timeout_s", 0.25, "How long to wait for the camera's transform at a frame's stamp "
+          "(SLAM-rate TF, 10-30 Hz, arrives a little after the frame).", 0.0, 5.0),
     Param("depth_scale", 0.0, "Metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1).", 0.0, 10.0),
     Param("min_range_m", 0.1, "Depth below this is invalid.", 0.0, 100.0),
     Param("max_range_m", 5.0, "Depth above this is invalid.", 0.0, 100.0),
     Param("sync_slop_s", 0.02, "Largest stamp difference between depth, camera info and segmentation of one frame.", 0.0, 1.0),
     Param("sync_queue_size", 10, "Messages per input kept while waiting for their partners.", 1, 1000),
+    Param("stamp_jump_reset_s", 1.0, "An input stamp this far behind the newest one seen (a bag replayed with --loop) "
+          "resets the synchroniser, the TF buffer and the frame order, with a warning.", 0.0, 1e9),
     Param("pose_slop_s", 0.02, "Largest stamp difference between a frame and its camera_pose (pose_source: topic).", 0.0, 1.0),
     Param("max_views_per_object", 10, "Partial views kept per object; a new view replaces the most redundant one.", 1, 100),
     Param("max_points_per_view", 2000, "Points kept of one instance in one view (random subset).", 10, 1_000_000),

@@ -34,7 +34,8 @@ from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.srv import ForgetObject
 
 MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retire_after_s", "publish_clouds", "skip_classes"}
-PENDING_FRAMES = 8
+PENDING_FRAMES = 16
+INPUTS = ((Image, "depth/image"), (CameraInfo, "depth/camera_info"), (Segmentation, "segmentation"))
 
 
 def object_colour(obj_id: int) -> np.ndarray:
@@ -52,9 +53,17 @@ class ObservationNode(Node):
         self.last_stamp = -np.inf
         self.store = ObjectStore(self.store_settings())
         self.pending: deque[tuple[float, Image, CameraInfo, Segmentation]] = deque()
+        self.newest_input_stamp = -np.inf
+        self.stamp_resets = 0
+        # One mutually exclusive group for every callback that touches the node's state (the
+        # inputs, their synchroniser, the pending queue, timers, services): on the two-thread
+        # executor they never run concurrently.
         self.group = MutuallyExclusiveCallbackGroup()
-        self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"]) if p["pose_source"] == "topic" else TfPoses(self)
-        self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self)
+        if p["pose_source"] == "topic":
+            self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"], callback_group=self.group)
+        else:
+            self.poses = TfPoses(self, self.group)
+        self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self, self.group)
         self.observations = self.create_publisher(ObjectObservation, "objects/observations", QoSProfile(depth=50))
         self.cloud_pub = self.create_publisher(PointCloud2, "objects/cloud", 2)
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -93,24 +102,55 @@ class ObservationNode(Node):
             message_filters = None
         if message_filters is not None:
             subs = [
-                message_filters.Subscriber(self, Image, "depth/image", qos_profile=qos_profile_sensor_data),
-                message_filters.Subscriber(self, CameraInfo, "depth/camera_info", qos_profile=qos_profile_sensor_data),
-                message_filters.Subscriber(self, Segmentation, "segmentation", qos_profile=qos_profile_sensor_data),
+                message_filters.Subscriber(self, kind, topic, qos_profile=qos_profile_sensor_data, callback_group=self.group)
+                for kind, topic in INPUTS
             ]
+            for sub in subs:  # registered before the synchroniser's, so it sees each message first
+                sub.registerCallback(self.watch_stamp)
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_frame)
             self.matcher = None
             return
         self.matcher = ApproximateTimeMatcher(3, p["sync_slop_s"], p["sync_queue_size"])
-        for index, (kind, topic) in enumerate(((Image, "depth/image"), (CameraInfo, "depth/camera_info"), (Segmentation, "segmentation"))):
+        for index, (kind, topic) in enumerate(INPUTS):
             self.create_subscription(
                 kind, topic, lambda msg, i=index: self._on_input(i, msg), qos_profile_sensor_data, callback_group=self.group
             )
 
     def _on_input(self, index: int, msg) -> None:
+        self.watch_stamp(msg)
         matched = self.matcher.add(index, stamp_seconds(msg.header.stamp), msg)
         if matched is not None:
             self.on_frame(*matched)
+
+    def watch_stamp(self, msg) -> None:
+        """A stamp far behind the newest input (bag --loop, a restarted sensor) resets the frame
+        state, so later frames are not all dropped as stamp_backwards or old TF data."""
+        stamp = stamp_seconds(msg.header.stamp)
+        if stamp < self.newest_input_stamp - self.params["stamp_jump_reset_s"]:
+            self.get_logger().warning(
+                f"input stamp jumped back {self.newest_input_stamp - stamp:.3f} s (to {stamp:.3f}): resetting the "
+                "synchroniser, the TF buffer and the frame order (a bag replayed with --loop?)")
+            self.reset_time()
+            self.newest_input_stamp = stamp
+        else:
+            self.newest_input_stamp = max(self.newest_input_stamp, stamp)
+
+    def reset_time(self) -> None:
+        """Drop everything keyed by stamp: queued inputs, pending frames, buffered poses. Objects stay."""
+        self.stamp_resets += 1
+        self.pending.clear()
+        self.last_stamp = -np.inf
+        if self.matcher is not None:
+            dropped = self.matcher.dropped
+            self.matcher = ApproximateTimeMatcher(3, self.params["sync_slop_s"], self.params["sync_queue_size"])
+            self.matcher.dropped = dropped
+        else:
+            with self.sync.lock:  # message_filters' queues, cleared in place (its input callbacks hold them)
+                for queue in self.sync.queues:
+                    queue.clear()
+        for poses in {id(self.poses): self.poses, id(self.mask_poses): self.mask_poses}.values():
+            poses.reset()
 
     def skip(self, reason: str, detail: str = "") -> None:
         self.skipped[reason] += 1
@@ -209,7 +249,7 @@ class ObservationNode(Node):
         counts = Counter(self.skipped)
         if self.matcher is not None:
             counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
-        if isinstance(self.poses, TopicPoses):
+        if isinstance(self.poses, TopicPoses) and self.poses.wrong_frame:
             counts["pose_wrong_frame"] = self.poses.wrong_frame
         return dict(counts)
 
@@ -220,6 +260,8 @@ class ObservationNode(Node):
                                   message=f"{self.frames_processed} frames, {len(self.store.objects)} objects")
         status.values = [KeyValue(key="frames_processed", value=str(self.frames_processed)),
                          KeyValue(key="objects", value=str(len(self.store.objects)))]
+        if self.stamp_resets:
+            status.values.append(KeyValue(key="stamp_resets", value=str(self.stamp_resets)))
         status.values += [KeyValue(key=f"skipped_{k}", value=str(v)) for k, v in sorted(counts.items())]
         self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
