@@ -53,7 +53,8 @@ class ObservationNode(Node):
         self.last_stamp = -np.inf
         self.store = ObjectStore(self.store_settings())
         self.pending: deque[tuple[float, Image, CameraInfo, Segmentation]] = deque()
-        self.newest_input_stamp = -np.inf
+        self.newest_input_stamps = [-np.inf] * len(INPUTS)  # per input: one topic keeps its order, topics do not
+        self.jumped_inputs: set[int] = set()  # inputs already seen jumping back since the last reset
         self.stamp_resets = 0
         # One mutually exclusive group for every callback that touches the node's state (the
         # inputs, their synchroniser, the pending queue, timers, services): on the two-thread
@@ -105,8 +106,8 @@ class ObservationNode(Node):
                 message_filters.Subscriber(self, kind, topic, qos_profile=qos_profile_sensor_data, callback_group=self.group)
                 for kind, topic in INPUTS
             ]
-            for sub in subs:  # registered before the synchroniser's, so it sees each message first
-                sub.registerCallback(self.watch_stamp)
+            for index, sub in enumerate(subs):  # registered before the synchroniser's, so it sees each message first
+                sub.registerCallback(self.watch_stamp, index)
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_frame)
             self.matcher = None
@@ -118,23 +119,31 @@ class ObservationNode(Node):
             )
 
     def _on_input(self, index: int, msg) -> None:
-        self.watch_stamp(msg)
+        self.watch_stamp(msg, index)
         matched = self.matcher.add(index, stamp_seconds(msg.header.stamp), msg)
         if matched is not None:
             self.on_frame(*matched)
 
-    def watch_stamp(self, msg) -> None:
-        """A stamp far behind the newest input (bag --loop, a restarted sensor) resets the frame
-        state, so later frames are not all dropped as stamp_backwards or old TF data."""
+    def watch_stamp(self, msg, index: int) -> None:
+        """An input's stamp far behind its newest (bag --loop, a restarted sensor) resets the frame
+        state once, so later frames are not all dropped as stamp_backwards or old TF data. The
+        other inputs' jumps that follow belong to the same reset."""
         stamp = stamp_seconds(msg.header.stamp)
-        if stamp < self.newest_input_stamp - self.params["stamp_jump_reset_s"]:
-            self.get_logger().warning(
-                f"input stamp jumped back {self.newest_input_stamp - stamp:.3f} s (to {stamp:.3f}): resetting the "
-                "synchroniser, the TF buffer and the frame order (a bag replayed with --loop?)")
-            self.reset_time()
-            self.newest_input_stamp = stamp
+        newest = self.newest_input_stamps[index]
+        if stamp >= newest - self.params["stamp_jump_reset_s"]:
+            self.newest_input_stamps[index] = max(newest, stamp)
+            return
+        self.newest_input_stamps[index] = stamp
+        if self.jumped_inputs and index not in self.jumped_inputs:
+            self.jumped_inputs.add(index)  # the same jump, seen on another input
         else:
-            self.newest_input_stamp = max(self.newest_input_stamp, stamp)
+            self.get_logger().warning(
+                f"input stamp jumped back {newest - stamp:.3f} s (to {stamp:.3f}): resetting the synchroniser, "
+                "the TF buffer and the frame order (a bag replayed with --loop?)")
+            self.jumped_inputs = {index}
+            self.reset_time()
+        if len(self.jumped_inputs) == len(INPUTS):
+            self.jumped_inputs = set()
 
     def reset_time(self) -> None:
         """Drop everything keyed by stamp: queued inputs, pending frames, buffered poses. Objects stay."""

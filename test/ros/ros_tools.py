@@ -89,3 +89,44 @@ def stop_launch(process: subprocess.Popen, timeout: float = 60.0) -> tuple[int, 
         out, _ = process.communicate()
         return -9, out
     return process.returncode, out
+
+
+def synthetic_frame(stamp_s: float, frame_id: str = "hl2_depth_optical", jitter_s: float = 0.0):
+    """(depth, camera info, segmentation) of a 1.5 m plane with one 30x30 px 'box' instance.
+
+    Camera info and segmentation are stamped ``jitter_s`` after the depth (approximate sync).
+    """
+    import numpy as np
+    from builtin_interfaces.msg import Time
+    from sensor_msgs.msg import CameraInfo
+    from std_msgs.msg import Header
+
+    from occnet_ros.msg import InstanceInfo, Segmentation
+    from occnet_ros.nodes.conversions import array_to_image
+
+    def header(t: float) -> Header:
+        return Header(stamp=Time(sec=int(t), nanosec=int(round((t - int(t)) * 1e9))), frame_id=frame_id)
+
+    width, height = 80, 60
+    depth = np.full((height, width), 1500, np.uint16)
+    ids = np.zeros((height, width), np.uint16)
+    ids[15:45, 25:55] = 1
+    info = CameraInfo(header=header(stamp_s + jitter_s), width=width, height=height, distortion_model="plumb_bob",
+                      k=[60.0, 0.0, 40.0, 0.0, 60.0, 30.0, 0.0, 0.0, 1.0], d=[0.0] * 5)
+    seg_header = header(stamp_s + jitter_s)
+    seg = Segmentation(header=seg_header, instance_image=array_to_image(ids, "16UC1", seg_header))
+    seg.instances = [InstanceInfo(id=1, class_name="box", score=0.9)]
+    return array_to_image(depth, "16UC1", header(stamp_s)), info, seg
+
+
+def transform(parent: str, child: str, stamp_s: float, z: float = 0.0):
+    """A TransformStamped child in parent: translation (0, 0, z), identity rotation."""
+    from builtin_interfaces.msg import Time
+    from geometry_msgs.msg import TransformStamped
+
+    t = TransformStamped()
+    t.header.stamp = Time(sec=int(stamp_s), nanosec=int(round((stamp_s - int(stamp_s)) * 1e9)))
+    t.header.frame_id, t.child_frame_id = parent, child
+    t.transform.translation.z = z
+    t.transform.rotation.w = 1.0
+    return t
