@@ -14,6 +14,7 @@ stamp=$ws/.occnet-stamp
 shopt -s nullglob
 tarballs=("$src"/*.tar.gz)
 if [ ${#tarballs[@]} -eq 0 ]; then
+  [ "$src" = none ] && src="(ROS2_SRC is empty)"
   echo "[occnet] no ROS 2 Jazzy sources in $src: launch, ros2cli, tf2_ros and message_filters are unavailable (built-in fallbacks used; their tests are skipped)"
   exit 0
 fi
