@@ -49,6 +49,9 @@ def arguments() -> list[DeclareLaunchArgument]:
         DeclareLaunchArgument("device", default_value="auto", choices=["auto", "cpu", "cuda"], description="auto, cpu or cuda"),
         DeclareLaunchArgument("use_rviz", default_value="false", choices=BOOL, description="start RViz with config/occnet.rviz"),
         *[DeclareLaunchArgument(arg, default_value=topic, description=f"remaps {topic}") for arg, topic in SENSOR_TOPICS.items()],
+        # launch's own setting (default 5 s): a node busy with a frame or a mesh on a loaded CPU
+        # needs longer to finish cleanly after SIGINT before launch escalates to SIGTERM.
+        DeclareLaunchArgument("sigterm_timeout", default_value="15", description="seconds from SIGINT to SIGTERM at shutdown"),
     ]
 
 

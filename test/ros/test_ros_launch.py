@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ros_tools import MISSING, ros2, ros2_until, start_launch, stop_launch
+from ros_tools import MISSING, ros2_until, start_launch, stop_launch
 
 if MISSING:
     pytest.skip(MISSING, allow_module_level=True)
@@ -51,9 +51,12 @@ def test_reconstruct_launch_namespace_arguments_ros2_param_and_topic(tmp_path):
         assert views.stdout.strip() == "Integer value is: 7", (views.stdout, views.stderr)
         frame = ros2_until(["param", "get", "--no-daemon", "/robot1/reconstruction", "world_frame"], lambda r: "odom" in r.stdout)
         assert "odom" in frame.stdout
-        assert "Set parameter successful" in ros2("param", "set", "--no-daemon", "/robot1/observation", "min_score", "0.5").stdout
-        refused = ros2("param", "set", "--no-daemon", "/robot1/observation", "world_frame", "elsewhere")
-        assert "read-only" in refused.stdout + refused.stderr
+        changed = ros2_until(["param", "set", "--no-daemon", "/robot1/observation", "min_score", "0.5"],
+                             lambda r: "Set parameter successful" in r.stdout)
+        assert "Set parameter successful" in changed.stdout, (changed.stdout, changed.stderr)
+        refused = ros2_until(["param", "set", "--no-daemon", "/robot1/observation", "world_frame", "elsewhere"],
+                             lambda r: "read-only" in r.stdout + r.stderr)
+        assert "read-only" in refused.stdout + refused.stderr, (refused.stdout, refused.stderr)
         expected = {"/robot1/objects", "/robot1/markers", "/robot1/objects/observations", "/cam/depth"}
         topics = ros2_until(["topic", "list", "--no-daemon"], lambda r: expected <= set(r.stdout.split()))
         assert expected <= set(topics.stdout.split()), topics.stdout
