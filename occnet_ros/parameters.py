@@ -125,6 +125,7 @@ REPLAY = (
     Param("bag", "", "rosbag2 bag to replay: its directory, or a .mcap/.db3 file; empty = idle (with a warning)."),
     Param("rate", 1.0, "Playback speed: 1.0 = as recorded, 2.0 = twice as fast, 0 = as fast as possible.", 0.0, 1000.0),
     Param("loop", False, "Start over at the end; stamps are shifted by the bag's length each round, so time keeps increasing."),
+    Param("publish_clock", False, "Publish the bag's time on /clock (rosgraph_msgs/Clock), for nodes run with use_sim_time."),
     Param("start_delay_s", 1.0, "Seconds between start-up and the first message, for subscribers to connect.", 0.0, 3600.0),
     Param("topic_map", "", "Read a bag's own topic names as the known ones: comma-separated 'bag_topic:=known_topic' "
                            "pairs, e.g. '/hl2/lt/depth:=/depth/image'."),
