@@ -97,7 +97,7 @@ RECONSTRUCTION = (
 
 UNITY_BRIDGE = (
     Param("host", "127.0.0.1", "Address the WebSocket server binds to (loopback by default; 0.0.0.0 for a headset on the LAN)."),
-    Param("port", 9090, "TCP port; 0 = any free port (logged).", 0, 65535),
+    Param("port", 9190, "TCP port (not rosbridge's 9090, so both can run); 0 = any free port (logged).", 0, 65535),
     Param("token", "", "Shared secret clients must send in their hello; empty = none."),
     Param("tls_cert", "", "PEM certificate file; with tls_key enables wss://."),
     Param("tls_key", "", "PEM private key file."),
