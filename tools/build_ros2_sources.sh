@@ -18,7 +18,8 @@ if [ ${#tarballs[@]} -eq 0 ]; then
   echo "[occnet] no ROS 2 Jazzy sources in $src: launch, ros2cli, tf2_ros and message_filters are unavailable (built-in fallbacks used; their tests are skipped)"
   exit 0
 fi
-want=$( { sha256sum "${tarballs[@]}" | awk '{print $1}'; "$venv/bin/python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -d' ' -f1)
+# the venv's real path is in the hash too: the built scripts' shebangs and the C extension name it
+want=$( { sha256sum "${tarballs[@]}" | awk '{print $1}'; "$venv/bin/python" -c 'import sys; print(sys.version, sys.prefix)'; } | sha256sum | cut -d' ' -f1)
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -f "$ws/install/setup.bash" ]; then
   exit 0
 fi

@@ -105,6 +105,7 @@ def test_approximate_time_synchronizer_on_two_threads_and_a_loop_back_in_stamps(
     counts = observation.diagnostic_counts()
     assert observation.stamp_resets == 1, counts
     assert counts.get("stamp_backwards", 0) == 0, counts
-    # the reset clears the TF buffer: the transform of the first looped frame may have come just before it
-    assert counts.get("pose_unavailable", 0) <= 1, counts
+    # the reset clears the TF buffer: the transforms of the first looped frames may have come just
+    # before it (TF and images travel on different threads); the later frames are all placed
+    assert counts.get("pose_unavailable", 0) <= 3, counts
     assert observation.calls > 50 and observation.overlaps == 0, (observation.calls, observation.overlaps)
