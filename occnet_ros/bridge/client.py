@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(prog="occnet-bridge-client", description="receive meshes from the occnet bridge")
-    parser.add_argument("--url", default="ws://127.0.0.1:9090")
+    parser.add_argument("--url", default="ws://127.0.0.1:9190")
     parser.add_argument("--token", default="")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--out", type=Path, help="save every received mesh as .obj (ROS axes) here")

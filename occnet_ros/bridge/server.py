@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class BridgeSettings:
     host: str = "127.0.0.1"
-    port: int = 9090
+    port: int = 9190
     token: str = ""
     tls_cert: str = ""
     tls_key: str = ""

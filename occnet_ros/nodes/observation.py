@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import threading
 import time
-import traceback
 from collections import Counter, deque
 from typing import Any
 
@@ -29,12 +28,12 @@ from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.camera_models import CameraModel
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
-from occnet_ros.nodes.observation_diagnostics import ObservationDiagnostics
+from occnet_ros.nodes.observation_diagnostics import ObservationDiagnostics, info_subscriber
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.nodes.segmentation_inputs import SegmentationInput
 from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
-from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, bound_class_name, boundary, objects_to_retire
+from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, StampJumpWatch, bound_class_name, boundary, objects_to_retire
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
 from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.srv import ForgetObject
@@ -68,10 +67,16 @@ class ObservationNode(ObservationDiagnostics, Node):
         self.pending: deque[tuple[float, Image, CameraInfo, Segmentation]] = deque()
         self.pending_lock = threading.Lock()
         self.count_lock = threading.Lock()  # counts come from the input and the processing thread
+        # group: processing, housekeeping, services; input_group: inputs, their synchroniser and the
+        # poses, taken while a frame is processed. What both touch is under pending_lock.
         self.group = MutuallyExclusiveCallbackGroup()
-        self.input_group = MutuallyExclusiveCallbackGroup()  # inputs are taken while a frame is processed
-        self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"]) if p["pose_source"] == "topic" else TfPoses(self)
-        self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self)
+        self.input_group = MutuallyExclusiveCallbackGroup()
+        self.time_reset_due = False  # a stamp jump back seen on the inputs; processing applies it
+        if p["pose_source"] == "topic":
+            self.poses = TopicPoses(self, p["world_frame"], p["pose_slop_s"], callback_group=self.input_group)
+        else:
+            self.poses = TfPoses(self, self.input_group)
+        self.mask_poses = self.poses if p["pose_source"] == "tf" else TfPoses(self, self.input_group)
         self.observations = self.create_publisher(ObjectObservation, "objects/observations", qos.OBSERVATIONS)
         self.cloud_pub = self.create_publisher(PointCloud2, "objects/cloud", 2)
         self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -111,15 +116,16 @@ class ObservationNode(ObservationDiagnostics, Node):
         except (ImportError, ValueError) as error:
             raise ConfigurationError(f"observation: {error}") from error
         inputs = [(Image, "depth/image"), (CameraInfo, "depth/camera_info"), *self.segmentation.inputs]
+        self.stamp_jumps = StampJumpWatch(len(inputs), p["stamp_jump_reset_s"], p["max_stamp_jump_s"])
         try:
             import message_filters
         except ImportError:
             message_filters = None
         if message_filters is not None:
-            subs = [message_filters.Subscriber(self, kind, topic, qos_profile=qos.SENSOR, callback_group=self.input_group)
+            subs = [info_subscriber(message_filters, self, kind, topic, qos_profile=qos.SENSOR, callback_group=self.input_group)
                     for kind, topic in inputs]
-            for index, sub in enumerate(subs):
-                sub.registerCallback(lambda msg, i=index: self.note_arrival(i))
+            for index, sub in enumerate(subs):  # registered before the synchroniser's, so it sees each message first
+                sub.registerCallback(self._on_filter_input, index, sub)
             self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_matched)
             self.matcher = None
@@ -134,9 +140,15 @@ class ObservationNode(ObservationDiagnostics, Node):
     @boundary("input", frame=True)
     def _on_input(self, index: int, msg, info=None) -> None:
         self.note_arrival(index, info)
+        self.watch_stamp(msg, index)
         matched = self.matcher.add(index, stamp_seconds(msg.header.stamp), msg)
         if matched is not None:
             self.on_matched(*matched)
+
+    @boundary("input", frame=True)
+    def _on_filter_input(self, msg, index: int, sub) -> None:
+        self.note_arrival(index, sub.last_info)
+        self.watch_stamp(msg, index)
 
     def on_matched(self, depth: Image, info: CameraInfo, *segmentation_msgs) -> None:
         """Depth, camera info and the segmentation input's messages of one stamp."""
@@ -146,6 +158,37 @@ class ObservationNode(ObservationDiagnostics, Node):
             self.skip("bad_segmentation", str(error))
             return
         self.on_frame(depth, info, segmentation)
+
+    def watch_stamp(self, msg, index: int) -> None:
+        """An input stamp over stamp_jump_reset_s behind its newest (bag --loop) resets the frame state once, so
+        later frames are not all stamp_backwards or lack TF (a jump forwards is StampGate's, max_stamp_jump_s)."""
+        stamp = stamp_seconds(msg.header.stamp)
+        jump = self.stamp_jumps.observe(index, stamp)
+        if jump is None:
+            return
+        self.get_logger().warning(
+            f"input stamp jumped back {jump:.3f} s (to {stamp:.3f}): resetting the synchroniser, "
+            "the TF buffer and the frame order (a bag replayed with --loop?)")
+        if self.matcher is not None:
+            self.matcher.clear()
+        else:
+            with self.sync.lock:  # message_filters' queues, cleared in place (its input callbacks hold them)
+                for queue in self.sync.queues:
+                    queue.clear()
+        for poses in {id(self.poses): self.poses, id(self.mask_poses): self.mask_poses}.values():
+            poses.reset()  # their subscriptions are in this group
+        with self.pending_lock:
+            self.pending.clear()
+            self.time_reset_due = True
+
+    @property
+    def stamp_resets(self) -> int:
+        return self.stamp_jumps.resets
+
+    def reset_time(self) -> None:
+        """On the processing side (pending_lock held): forget the stamp order. Objects stay."""
+        self.time_reset_due = False
+        self.gate.reset()
 
     def note_arrival(self, index: int, info=None) -> None:
         """Count an input; sequence gaps of the depth stream are frames lost before any callback;
@@ -161,35 +204,6 @@ class ObservationNode(ObservationDiagnostics, Node):
         for other, reason, topic in ((1, "camera_info_missing", "depth/camera_info"), (2, "segmentation_missing", "segmentation")):
             if self.arrived[other] == 0:
                 self.note(reason, f"depth frame {self.arrived[0]} but no {topic} message has arrived yet")
-
-    def note(self, reason: str, detail: str = "") -> None:
-        """Count (and log: in full the first time, then rate-limited) something that is not a lost frame."""
-        with self.count_lock:
-            self.skipped[reason] += 1
-        self._log(reason, f"{reason} {detail}".strip())
-
-    def skip(self, reason: str, detail: str = "", frames: int = 1) -> None:
-        """Count ``frames`` lost frames under ``reason`` (and log it)."""
-        with self.count_lock:
-            self.skipped[reason] += frames
-            self.dropped_frames += frames
-        self._log(reason, f"skipped frame: {reason} {detail}".strip())
-
-    def _log(self, reason: str, text: str) -> None:
-        if self.skipped[reason] == 1:  # every kind is logged once, whatever the throttle saw last
-            self.get_logger().warning(text)
-        else:
-            self.get_logger().warning(text, throttle_duration_sec=2.0)
-
-    def fault(self, callback: str, error: Exception, frame: bool) -> None:
-        with self.count_lock:
-            reason, first = self.faults.record(callback, error)
-            self.skipped[reason] += 1
-            self.dropped_frames += int(frame)
-        if first:
-            self.get_logger().error(f"{callback} callback failed ({reason}), going on: {error}\n{traceback.format_exc()}")
-        else:
-            self.get_logger().error(f"{callback} callback failed ({reason}): {error}", throttle_duration_sec=2.0)
 
     @boundary("frame", frame=True)
     def on_frame(self, depth: Image, info: CameraInfo, segmentation: Segmentation) -> None:
@@ -207,6 +221,8 @@ class ObservationNode(ObservationDiagnostics, Node):
         ones are skipped (counted stale_frame) once BEHIND_FRAMES wait, so the node stays current."""
         world, newest_first = self.params["world_frame"], self.params["skip_stale_frames"]
         with self.pending_lock:
+            if self.time_reset_due:
+                self.reset_time()
             while self.pending:
                 behind = newest_first and len(self.pending) >= BEHIND_FRAMES
                 order = range(len(self.pending) - 1, -1, -1) if behind else range(1)

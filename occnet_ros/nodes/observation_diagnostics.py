@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -10,14 +11,57 @@ from std_msgs.msg import Header
 from occnet_ros.nodes.pose import TopicPoses
 
 
+def info_subscriber(message_filters, *args, **kwargs):
+    """A message_filters.Subscriber that keeps the last message's MessageInfo (``last_info``), so
+    sequence gaps are counted on that path too (its own callback takes the message alone)."""
+
+    class InfoSubscriber(message_filters.Subscriber):
+        last_info = None
+
+        def callback(self, msg, info):
+            self.last_info = info
+            self.signalMessage(msg)
+
+    return InfoSubscriber(*args, **kwargs)
+
+
 class ObservationDiagnostics:
     """Counts and load figures of the observation node, published on /diagnostics."""
+
+    def note(self, reason: str, detail: str = "") -> None:
+        """Count (and log: in full the first time, then rate-limited) something that is not a lost frame."""
+        with self.count_lock:
+            self.skipped[reason] += 1
+        self._log(reason, f"{reason} {detail}".strip())
+
+    def skip(self, reason: str, detail: str = "", frames: int = 1) -> None:
+        """Count ``frames`` lost frames under ``reason`` (and log it)."""
+        with self.count_lock:
+            self.skipped[reason] += frames
+            self.dropped_frames += frames
+        self._log(reason, f"skipped frame: {reason} {detail}".strip())
+
+    def _log(self, reason: str, text: str) -> None:
+        if self.skipped[reason] == 1:  # every kind is logged once, whatever the throttle saw last
+            self.get_logger().warning(text)
+        else:
+            self.get_logger().warning(text, throttle_duration_sec=2.0)
+
+    def fault(self, callback: str, error: Exception, frame: bool) -> None:
+        with self.count_lock:
+            reason, first = self.faults.record(callback, error)
+            self.skipped[reason] += 1
+            self.dropped_frames += int(frame)
+        if first:
+            self.get_logger().error(f"{callback} callback failed ({reason}), going on: {error}\n{traceback.format_exc()}")
+        else:
+            self.get_logger().error(f"{callback} callback failed ({reason}): {error}", throttle_duration_sec=2.0)
 
     def diagnostic_counts(self) -> dict[str, int]:
         counts = Counter(self.skipped)
         if self.matcher is not None:
             counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
-        if isinstance(self.poses, TopicPoses):
+        if isinstance(self.poses, TopicPoses) and self.poses.wrong_frame:
             counts["pose_wrong_frame"] = self.poses.wrong_frame
         counts.update({f"segmentation_{k}": v for k, v in self.segmentation.skipped.items()})
         if self.camera_model.wrapped_pixels:
@@ -46,5 +90,7 @@ class ObservationDiagnostics:
         load = self.load_figures()
         status.values = [KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in load.items()]
         status.values += [KeyValue(key="objects", value=str(len(self.store.objects)))]
+        if self.stamp_resets:
+            status.values.append(KeyValue(key="stamp_resets", value=str(self.stamp_resets)))
         status.values += [KeyValue(key=f"skipped_{k}", value=str(v)) for k, v in sorted(counts.items())]
         self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))

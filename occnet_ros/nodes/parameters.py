@@ -45,7 +45,8 @@ WORLD_FRAME = Param("world_frame", "map", "Fixed frame that views, objects and m
 OBSERVATION = (
     WORLD_FRAME,
     Param("pose_source", "tf", "Camera pose from TF ('tf') or a geometry_msgs/PoseStamped topic 'camera_pose' ('topic').", choices=("tf", "topic")),
-    Param("tf_timeout_s", 0.05, "How long to wait for the camera's transform at a frame's stamp.", 0.0, 5.0),
+    Param("tf_timeout_s", 0.25, "How long to wait for the camera's transform at a frame's stamp "
+          "(SLAM-rate TF, 10-30 Hz, arrives a little after the frame).", 0.0, 5.0),
     Param("depth_scale", 0.0, "Metres per depth unit; 0 = by encoding (16UC1: 0.001, 32FC1: 1).", 0.0, 10.0),
     Param("camera_model", "pinhole", "'pinhole': z-depth, K from depth/camera_info. 'ray_table': depth is the distance along "
           "each pixel's ray (HoloLens 2 / hl2ss), rays from ray_table_file or ray_table_topic.", choices=("pinhole", "ray_table")),
@@ -69,6 +70,8 @@ OBSERVATION = (
     Param("max_range_m", 5.0, "Depth above this is invalid.", 0.0, 100.0),
     Param("sync_slop_s", 0.02, "Largest stamp difference between depth, camera info and segmentation of one frame.", 0.0, 1.0),
     Param("sync_queue_size", 10, "Messages per input kept while waiting for their partners.", 1, 1000),
+    Param("stamp_jump_reset_s", 1.0, "An input stamp this far behind the newest one seen (a bag replayed with --loop) "
+          "resets the synchroniser, the TF buffer and the frame order, with a warning.", 0.0, 1e9),
     Param("pose_slop_s", 0.02, "Largest stamp difference between a frame and its camera_pose (pose_source: topic).", 0.0, 1.0),
     Param("max_views_per_object", 10, "Partial views kept per object; a new view replaces the most redundant one.", 1, 100),
     Param("max_points_per_view", 2000, "Points kept of one instance in one view (random subset).", 10, 1_000_000),
@@ -123,7 +126,7 @@ RECONSTRUCTION = (
 
 UNITY_BRIDGE = (
     Param("host", "127.0.0.1", "Address the WebSocket server binds to (loopback by default; 0.0.0.0 for a headset on the LAN)."),
-    Param("port", 9090, "TCP port; 0 = any free port (logged).", 0, 65535),
+    Param("port", 9190, "TCP port (not rosbridge's 9090, so both can run); 0 = any free port (logged).", 0, 65535),
     Param("token", "", "Shared secret clients must send in their hello; empty = none."),
     Param("tls_cert", "", "PEM certificate file; with tls_key enables wss://."),
     Param("tls_key", "", "PEM private key file."),
@@ -175,6 +178,7 @@ REPLAY = (
     Param("bag", "", "rosbag2 bag to replay: its directory, or a .mcap/.db3 file; empty = idle (with a warning)."),
     Param("rate", 1.0, "Playback speed: 1.0 = as recorded, 2.0 = twice as fast, 0 = as fast as possible.", 0.0, 1000.0),
     Param("loop", False, "Start over at the end; stamps are shifted by the bag's length each round, so time keeps increasing."),
+    Param("publish_clock", False, "Publish the bag's time on /clock (rosgraph_msgs/Clock), for nodes run with use_sim_time."),
     Param("start_delay_s", 1.0, "Seconds between start-up and the first message, for subscribers to connect.", 0.0, 3600.0),
     Param("topic_map", "", "Read a bag's own topic names as the known ones: comma-separated 'bag_topic:=known_topic' "
                            "pairs, e.g. '/hl2/lt/depth:=/depth/image'."),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
+from rclpy.callback_groups import CallbackGroup
 from rclpy.node import Node
 from rclpy.time import Time
 
@@ -22,23 +23,37 @@ def stamp_seconds(stamp) -> float:
 
 
 class TfPoses:
-    """TF lookups through tf2_ros when available, else through /tf and /tf_static subscriptions."""
+    """TF lookups through tf2_ros when available, else through /tf and /tf_static subscriptions.
 
-    def __init__(self, node: Node) -> None:
+    The tf2_ros Buffer is made with the node, so a jump back of the node's clock (sim time, a
+    bag replayed with --loop) clears it; ``reset()`` clears it for a stamp jump seen in the data.
+    The fallback's subscriptions join ``callback_group`` (the caller's lookups' group): its
+    buffer is not thread-safe.
+    """
+
+    def __init__(self, node: Node, callback_group: CallbackGroup | None = None) -> None:
         try:
             import tf2_ros
         except ImportError:
             tf2_ros = None
         self.backend = "tf2_ros" if tf2_ros is not None else "tf_listener"
         if tf2_ros is not None:
-            self.buffer = tf2_ros.Buffer()
+            self.buffer = tf2_ros.Buffer(node=node)
             self.listener = tf2_ros.TransformListener(self.buffer, node)
             return
         from tf2_msgs.msg import TFMessage  # built by `make build` when no ROS is sourced
 
         self.fallback = TransformBuffer()
-        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), 100)
-        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), qos.TF_STATIC_LISTENER)
+        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), 100, callback_group=callback_group)
+        node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), qos.TF_STATIC_LISTENER,
+                                 callback_group=callback_group)
+
+    def reset(self) -> None:
+        """Forget the dynamic transforms (static ones stay: /tf_static is latched and sent once)."""
+        if self.backend == "tf2_ros":
+            self.buffer.clear()  # tf2 keeps static transforms across clear()
+        else:
+            self.fallback.dynamic.clear()
 
     def _on_tf(self, msg, static: bool) -> None:
         for t in msg.transforms:
@@ -65,12 +80,16 @@ class TopicPoses:
 
     backend = "topic"
 
-    def __init__(self, node: Node, world_frame: str, slop: float, topic: str = "camera_pose") -> None:
+    def __init__(self, node: Node, world_frame: str, slop: float, topic: str = "camera_pose",
+                 callback_group: CallbackGroup | None = None) -> None:
         self.world_frame = world_frame
         self.slop = slop
         self.buffer = StampedBuffer(200)
         self.wrong_frame = 0
-        node.create_subscription(PoseStamped, topic, self._on_pose, 50)
+        node.create_subscription(PoseStamped, topic, self._on_pose, 50, callback_group=callback_group)
+
+    def reset(self) -> None:
+        self.buffer.items.clear()
 
     def _on_pose(self, msg: PoseStamped) -> None:
         if msg.header.frame_id.lstrip("/") != self.world_frame.lstrip("/"):

@@ -16,3 +16,4 @@ TF_STATIC_LISTENER = QoSProfile(depth=100, durability=DurabilityPolicy.TRANSIENT
 REPLAY_STREAM = QoSProfile(depth=10, durability=DurabilityPolicy.VOLATILE, **_RELIABLE)
 REPLAY_TF = QoSProfile(depth=100, durability=DurabilityPolicy.VOLATILE, **_RELIABLE)
 REPLAY_TF_STATIC = QoSProfile(depth=1, durability=DurabilityPolicy.TRANSIENT_LOCAL, **_RELIABLE)
+REPLAY_CLOCK = QoSProfile(depth=1, durability=DurabilityPolicy.VOLATILE, **_RELIABLE)  # as rosbag2 play --clock

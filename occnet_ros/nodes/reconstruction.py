@@ -305,7 +305,7 @@ class ReconstructionNode(Node):
         with self.wakeup:
             self.running = False
             self.wakeup.notify_all()
-        self.worker.join(timeout=5.0)
+        self.worker.join(timeout=2.0)  # a daemon thread: one busy with a mesh does not hold up the exit
 
 
 def main(args: list[str] | None = None) -> int:

@@ -127,7 +127,12 @@ class ReplayNode(Node):
             if topic in mapped:
                 profile = qos.REPLAY_TF_STATIC if topic == TF_STATIC else qos.REPLAY_TF if topic == TF else qos.REPLAY_STREAM
                 self.publishers_[topic] = self.create_publisher(ros_class(TOPICS[topic]), publish_name(topic), profile)
-        names = ", ".join(self.publishers_[t].topic_name for t in self.publishers_)
+        self.clock_pub = None
+        if p["publish_clock"]:
+            from rosgraph_msgs.msg import Clock
+
+            self.clock_pub = self.create_publisher(Clock, "/clock", qos.REPLAY_CLOCK)
+        names = ", ".join(self.publishers_[t].topic_name for t in self.publishers_) + (", /clock" if self.clock_pub else "")
         self.get_logger().info(f"replaying {self.bag} ({(info.end_ns - info.start_ns) / 1e9:.1f} s) at rate "
                                f"{p['rate'] or 'max'}{', looping' if p['loop'] else ''}: {names}")
         self.thread = threading.Thread(target=self._run, name="occnet-replay", daemon=True)
@@ -140,6 +145,13 @@ class ReplayNode(Node):
             msg = ros_class(TOPICS[TF_STATIC])(transforms=list(self.static.values()))
         self.publishers_[topic].publish(msg)
         self.published[topic] += 1
+
+    def publish_clock(self, ns: int) -> None:
+        from rosgraph_msgs.msg import Clock
+
+        clock = Clock()
+        clock.clock.sec, clock.clock.nanosec = divmod(ns, 10**9)
+        self.clock_pub.publish(clock)
 
     def _run(self) -> None:
         try:
@@ -180,6 +192,8 @@ class ReplayNode(Node):
                     delay = start_wall + (ns - first) / 1e9 / rate - time.monotonic()
                     if delay > 0 and self.stop.wait(delay):
                         return None
+                if self.clock_pub is not None:
+                    self.publish_clock(ns + offset_ns)
                 if topic == TF_STATIC and offset_ns:
                     continue  # latched since the first round
                 if topic == DEPTH:

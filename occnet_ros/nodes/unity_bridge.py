@@ -9,6 +9,8 @@ counts and the server's statistics go to ``/diagnostics``.
 
 from __future__ import annotations
 
+import importlib.metadata
+import re
 from typing import Any
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -16,7 +18,6 @@ from rclpy.node import Node
 from std_msgs.msg import Header
 
 from occnet_ros.bridge.protocol import MeshUpdate, ProtocolError
-from occnet_ros.bridge.server import BridgeServer, BridgeSettings
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
 from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import CallbackBoundary, ConfigurationError, declare_parameters, run_node
@@ -32,10 +33,27 @@ def update_from_message(msg: ReconstructedObject) -> MeshUpdate:
                                [msg.scale.x, msg.scale.y, msg.scale.z], vertices, faces)
 
 
+MIN_WEBSOCKETS = (14, 0)  # the asyncio server API (websockets.asyncio.server) the bridge uses
+
+
+def check_websockets() -> None:
+    """Fail the start naming the installed websockets when it is older than the bridge needs."""
+    need = "websockets>=" + ".".join(map(str, MIN_WEBSOCKETS))
+    try:
+        found = importlib.metadata.version("websockets")
+    except importlib.metadata.PackageNotFoundError as error:
+        raise ConfigurationError(f"the bridge needs the Python package {need} (pip install '{need}')") from error
+    if tuple(int(x) for x in re.findall(r"\d+", found)[:2]) < MIN_WEBSOCKETS:
+        raise ConfigurationError(f"the bridge needs {need}, found websockets {found} (pip install '{need}')")
+
+
 class UnityBridgeNode(Node):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("unity_bridge", **kwargs)
         self.params = declare_parameters(self, parameters.UNITY_BRIDGE)
+        check_websockets()
+        from occnet_ros.bridge.server import BridgeServer, BridgeSettings  # imports websockets: after the check
+
         settings = BridgeSettings(**{k: v for k, v in self.params.items() if k in BridgeSettings.__dataclass_fields__})
         try:
             self.server = BridgeServer(settings)

@@ -52,6 +52,45 @@ class StampGate:
         self.last, self.candidate = -math.inf, None
 
 
+class StampJumpWatch:
+    """Input stamps far behind their input's newest (a bag replayed with --loop, a restarted
+    sensor): the first input seen jumping back asks for one reset of everything keyed by stamp;
+    the same jump seen on the other inputs afterwards belongs to that reset. Per input, since one
+    topic keeps its order and topics do not. A lone stamp more than ``max_forward_s`` ahead (the
+    StampGate's glitch) does not move the newest until the next one confirms it."""
+
+    def __init__(self, inputs: int, reset_s: float, max_forward_s: float = 0.0) -> None:
+        self.reset_s, self.max_forward_s = reset_s, max_forward_s
+        self.newest = [-math.inf] * inputs
+        self.ahead: list[float | None] = [None] * inputs  # a stamp far ahead, not yet confirmed
+        self.jumped: set[int] = set()
+        self.resets = 0
+
+    def observe(self, index: int, stamp: float) -> float | None:
+        """The jump back in seconds when this stamp asks for a reset, else None."""
+        newest, ahead = self.newest[index], self.ahead[index]
+        self.ahead[index] = None
+        if self.max_forward_s > 0 and math.isfinite(newest) and stamp - newest > self.max_forward_s:
+            if ahead is None or not 0.0 <= stamp - ahead <= self.max_forward_s:
+                self.ahead[index] = stamp  # a glitch until the next stamp follows it
+                return None
+        if not math.isfinite(stamp) or stamp >= newest - self.reset_s:
+            if math.isfinite(stamp):
+                self.newest[index] = max(newest, stamp)
+            return None
+        self.newest[index] = stamp
+        jump = None
+        if self.jumped and index not in self.jumped:
+            self.jumped.add(index)  # the same jump, seen on another input
+        else:
+            self.jumped = {index}
+            self.resets += 1
+            jump = newest - stamp
+        if len(self.jumped) == len(self.newest):
+            self.jumped = set()
+        return jump
+
+
 class SequenceGaps:
     """Messages lost before a callback ran, from the publisher's sequence numbers
     (rclpy MessageInfo): the RMW's own message-lost event is not reliable."""

@@ -22,6 +22,11 @@ class ApproximateTimeMatcher:
         self.queue_size = queue_size
         self.dropped: Counter = Counter()
 
+    def clear(self) -> None:
+        """Forget every queued message (a jump back in stamps); the drop counts stay."""
+        for queue in self.queues:
+            queue.clear()
+
     def add(self, stream: int, stamp: float, message: Any) -> list[Any] | None:
         """Add a message; returns the matched messages (stream order) when a set is complete."""
         queue = self.queues[stream]

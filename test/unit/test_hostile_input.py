@@ -19,6 +19,7 @@ from occnet_ros.observe.guard import (
     InputRejected,
     SequenceGaps,
     StampGate,
+    StampJumpWatch,
     bound_class_name,
     objects_to_retire,
 )
@@ -186,3 +187,24 @@ def test_cli_unsupported_and_broken_files_and_half_nan_input(tmp_path, tiny_chec
 
 def test_transform_points_unchanged():  # the far-origin fix recentres; geometry helpers stay float64
     assert transform_points(np.eye(4), np.ones((1, 3))).dtype == np.float64
+
+
+def test_stamp_jump_back_asks_for_one_reset_per_jump_across_inputs():
+    watch = StampJumpWatch(3, reset_s=1.0)
+    for stamp in (10.0, 10.1, 10.2):
+        assert all(watch.observe(i, stamp) is None for i in range(3))
+    assert watch.observe(0, 9.9) is None  # within reset_s: the forward/backward gate's business
+    assert watch.observe(1, 2.0) == pytest.approx(8.2)  # the loop starts over: one reset
+    assert watch.observe(0, 2.0) is None and watch.observe(2, 2.0) is None  # the same jump on the others
+    assert watch.resets == 1
+    assert watch.observe(0, 1.0) is None  # after the reset the newest is the new timeline
+    assert watch.observe(2, -5.0) == pytest.approx(7.0) and watch.resets == 2
+
+
+def test_a_lone_stamp_far_ahead_is_no_newest_for_the_jump_back_watch():
+    watch = StampJumpWatch(1, reset_s=1.0, max_forward_s=10.0)
+    assert watch.observe(0, 100.0) is None
+    assert watch.observe(0, 1100.0) is None  # the StampGate's glitch
+    assert watch.observe(0, 100.1) is None and watch.resets == 0  # back to normal: no reset
+    assert watch.observe(0, 1100.0) is None and watch.observe(0, 1100.1) is None  # confirmed: the new timeline
+    assert watch.observe(0, 100.2) == pytest.approx(999.9) and watch.resets == 1

@@ -20,7 +20,7 @@ using UnityEngine.Rendering;
 public class OccnetMeshRenderer : MonoBehaviour
 {
     [Tooltip("ws://HOST:PORT of the occnet unity_bridge node (wss:// when it has a TLS certificate)")]
-    public string url = "ws://192.168.1.10:9090";
+    public string url = "ws://192.168.1.10:9190";
     [Tooltip("the bridge's token parameter; empty when the bridge has none")]
     public string token = "";
     [Tooltip("material of the reconstructed meshes (MRTK: Graphics Tools/Standard or Mixed Reality Toolkit/Standard)")]

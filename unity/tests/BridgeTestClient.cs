@@ -1,6 +1,6 @@
 // Console test client for the C# bridge client (built with mono's mcs by test/test_unity_client.py).
 //
-//   mono BridgeTestClient.exe --url ws://127.0.0.1:9090 [--token T] [--until-objects 1,2]
+//   mono BridgeTestClient.exe --url ws://127.0.0.1:9190 [--token T] [--until-objects 1,2]
 //        [--count N] [--linger S] [--timeout S] [--out DIR] [--max-backoff S]
 //
 // Runs BridgeClient until the set of current meshes is exactly --until-objects (or, with --count,

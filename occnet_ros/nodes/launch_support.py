@@ -1,0 +1,108 @@
+"""What both launch files share: their arguments and the node actions built from the node list.
+
+The params file is read at launch time and each node gets its own section as parameters, so a
+node started under a ``namespace`` still finds them (a plain ``--params-file`` section named
+``observation`` matches only ``/observation``). A missing or invalid params file and a launch
+argument with a wrong value fail the launch with a message naming them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchContext, LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.conditions import IfCondition
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from occnet_ros.nodes.parameters import NODES, validate_values
+from occnet_ros.nodes.registry import SENSOR_TOPICS, UNITY_BRIDGE, NodeEntry
+
+BOOL = ["true", "false"]
+LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
+# launch argument -> parameter it sets on every node of the list that declares it
+PARAMETER_ARGUMENTS = ("world_frame", "checkpoint", "device")
+
+
+class LaunchArgumentError(RuntimeError):
+    """A launch argument or the params file it names cannot be used (the message names it)."""
+
+
+def share() -> Path:
+    return Path(get_package_share_directory("occnet_ros"))
+
+
+def arguments() -> list[DeclareLaunchArgument]:
+    return [
+        DeclareLaunchArgument("namespace", default_value="", description="namespace of every node (and so of their topics)"),
+        DeclareLaunchArgument("params_file", default_value=str(share() / "config" / "occnet.yaml"),
+                              description="ROS 2 params YAML with one section per node (observation, reconstruction, ...)"),
+        DeclareLaunchArgument("use_sim_time", default_value="false", choices=BOOL, description="follow /clock (bag replay)"),
+        DeclareLaunchArgument("use_bridge", default_value="true", choices=BOOL, description="start the Unity bridge"),
+        DeclareLaunchArgument("log_level", default_value="info", choices=LOG_LEVELS, description="log level of every node"),
+        DeclareLaunchArgument("world_frame", default_value="map", description="fixed frame of views, objects and meshes"),
+        DeclareLaunchArgument("checkpoint", default_value="", description="model file; empty = shipped"),
+        DeclareLaunchArgument("device", default_value="auto", choices=["auto", "cpu", "cuda"], description="auto, cpu or cuda"),
+        DeclareLaunchArgument("use_rviz", default_value="false", choices=BOOL, description="start RViz with config/occnet.rviz"),
+        *[DeclareLaunchArgument(arg, default_value=topic, description=f"remaps {topic}") for arg, topic in SENSOR_TOPICS.items()],
+        # launch's own setting (default 5 s): a node busy with a frame or a mesh on a loaded CPU
+        # needs longer to finish cleanly after SIGINT before launch escalates to SIGTERM.
+        DeclareLaunchArgument("sigterm_timeout", default_value="15", description="seconds from SIGINT to SIGTERM at shutdown"),
+    ]
+
+
+def read_params_file(path: str) -> dict[str, dict[str, Any]]:
+    """node name -> its parameters; ``/**`` sections apply to every node."""
+    file = Path(path)
+    if not file.is_file():
+        raise LaunchArgumentError(f"launch argument 'params_file': no such file '{path}'")
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise LaunchArgumentError(f"launch argument 'params_file': '{path}' is not YAML: {error}") from error
+    if not isinstance(data, dict):
+        raise LaunchArgumentError(f"launch argument 'params_file': '{path}' must map node names to sections")
+    common: dict[str, Any] = {}
+    sections: dict[str, dict[str, Any]] = {}
+    for key, section in data.items():
+        values = dict((section or {}).get("ros__parameters", {}) or {})
+        if str(key) in ("/**", "**"):
+            common.update(values)
+        else:
+            sections.setdefault(str(key).strip("/").split("/")[-1], {}).update(values)
+    unknown = sorted(set(sections) - set(NODES))
+    if unknown:
+        raise LaunchArgumentError(f"launch argument 'params_file': '{path}' has unknown node sections {unknown} (known: {sorted(NODES)})")
+    return {name: {**common, **sections.get(name, {})} for name in NODES}
+
+
+def node_actions(context: LaunchContext, entries: tuple[NodeEntry, ...]) -> list[Node]:
+    def value(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    params = read_params_file(value("params_file"))
+    entries = tuple(e for e in entries if e != UNITY_BRIDGE or value("use_bridge") == "true")
+    remappings = [(topic, value(arg)) for arg, topic in SENSOR_TOPICS.items()]
+    actions = []
+    for entry in entries:
+        declared = {p.name for p in NODES[entry.name]}
+        values = {k: v for k, v in params[entry.name].items() if k in declared or k == "use_sim_time"}
+        values.update({arg: value(arg) for arg in PARAMETER_ARGUMENTS if arg in declared})
+        values["use_sim_time"] = value("use_sim_time") == "true"
+        problems = validate_values(entry.name, values)
+        if problems:
+            raise LaunchArgumentError(f"{entry.name}: {'; '.join(problems)} (params_file '{value('params_file')}')")
+        actions.append(Node(package="occnet_ros", executable=entry.executable, name=entry.name, namespace=value("namespace"),
+                            output="screen", parameters=[values], remappings=remappings,
+                            ros_arguments=["--log-level", value("log_level")]))
+    return actions
+
+
+def launch_description(entries: tuple[NodeEntry, ...]) -> LaunchDescription:
+    rviz = Node(package="rviz2", executable="rviz2", arguments=["-d", str(share() / "config" / "occnet.rviz")],
+                condition=IfCondition(LaunchConfiguration("use_rviz")))
+    return LaunchDescription([*arguments(), OpaqueFunction(function=node_actions, args=[entries]), rviz])
