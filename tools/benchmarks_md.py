@@ -188,7 +188,7 @@ post-processing to <= 5,000 triangles).
 
 ![F-score vs views, unseen categories](eval/{first}/unseen_views/fscore_vs_views.png)
 
-## Shapes the generator did not make (8 of the pybullet wheel's held-out test objects, 950-999), 1/3/5/10 views
+## Shapes the generator did not make (6 of the pybullet wheel's held-out test objects, 950-999), 1/3/5/10 views
 
 {table(models, "foreign_views.json")}
 

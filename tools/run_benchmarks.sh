@@ -28,10 +28,10 @@ for model in "$@"; do
     occnet eval --checkpoint "$model" --split val --categories "$SEEN" --per-category 1 --views 1,3,5,10 \
       --methods "$methods" --surface-samples 50000 --json "$out/val_views.json" --report "$out/val_views"
     # (b) unseen categories: test shapes (seeds 2,000,000+) of the two held-out categories
-    occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 4 --views 1,3,5,10 \
+    occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 3 --views 1,3,5,10 \
       --methods "$methods" --surface-samples 50000 --json "$out/unseen_views.json" --report "$out/unseen_views"
-    # (c) shapes the generator did not make: 8 of the pybullet wheel's test objects (950-999, never trained on)
-    occnet eval --checkpoint "$model" --split test --foreign --limit 8 --views 1,3,5,10 \
+    # (c) shapes the generator did not make: 6 of the pybullet wheel's test objects (950-999, never trained on)
+    occnet eval --checkpoint "$model" --split test --foreign --limit 6 --views 1,3,5,10 \
       --methods "$methods" --surface-samples 50000 --json "$out/foreign_views.json" --report "$out/foreign_views"
   fi
   [ "${BENCH:-1}" = 1 ] && occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
