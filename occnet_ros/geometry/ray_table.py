@@ -65,6 +65,7 @@ class RayTableCamera:
     k_undistorted: np.ndarray | None = None  # (3, 3) pinhole K of the resampled views, when known
     undistort_map: np.ndarray | None = None  # (H', W', 2) source pixel (u, v) per pinhole pixel
     unit_rays: np.ndarray = field(init=False, repr=False)  # (H*W, 3) unit-length rays
+    _resampler: PinholeResampler | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.xy = check_table(self.xy)
@@ -138,6 +139,12 @@ class RayTableCamera:
             size = self.undistort_map.shape[:2][::-1] if self.undistort_map is not None else (self.width, self.height)
             return Intrinsics.from_k(size[0], size[1], k)
         return fit_pinhole(self.xy)
+
+    def resampler(self) -> PinholeResampler:
+        """The PinholeResampler of this camera, built once (inverting a table takes tens of ms)."""
+        if self._resampler is None:
+            self._resampler = PinholeResampler(self)
+        return self._resampler
 
 
 def fit_pinhole(xy: np.ndarray) -> Intrinsics:

@@ -258,6 +258,14 @@ def split_instances(
     groups = dict(zip(unique.tolist(), np.split(points, starts[1:]) if len(unique) else []))
     camera_position = cam_to_world[:3, 3].copy()
     skip = set(settings.skip_classes)
+    view_depth, view_ids, view_intrinsics = depth_m, ids_depth, intrinsics
+    if settings.crop.max_side > 0 and not isinstance(intrinsics, Intrinsics):
+        # a ray-table camera (radial depth, distorted lens) has no K: its views are cropped from the
+        # frame resampled onto its undistorted pinhole grid (z-depth, same optical frame), which the
+        # evidence stage projects into exactly
+        resampler = intrinsics.resampler()
+        view_depth, view_ids = resampler.resample(depth_m, ids_depth)
+        view_intrinsics = resampler.intrinsics
     for info in instances:
         reason = None
         if info.transparent or info.class_name in skip:
@@ -285,10 +293,11 @@ def split_instances(
         world = transform_points(cam_to_world, cam_points)
         view = None
         if settings.crop.max_side > 0:
-            instance_mask = ids_depth == info.id
+            instance_mask = view_ids == info.id
             if mask_camera is not None:
-                instance_mask = mask_no_return_pixels(instance_mask, depth_m, intrinsics, ids_image, info.id, mask_camera, settings.crop)
-            view = instance_view(depth_m, instance_mask, intrinsics, cam_to_world, settings.crop)
+                instance_mask = mask_no_return_pixels(instance_mask, view_depth, view_intrinsics, ids_image, info.id,
+                                                      mask_camera, settings.crop)
+            view = instance_view(view_depth, instance_mask, view_intrinsics, cam_to_world, settings.crop)
         result.views.append(InstanceView(info.class_name, world, camera_position, info.score, stamp, info.id, view))
     unlisted = set(groups) - {i.id for i in instances}
     result.skipped["unlisted_instance"] += len(unlisted)

@@ -78,3 +78,41 @@ def test_ray_table_quality_equals_the_pinhole_path_on_one_object(both_paths):
     assert ray_acc < pin_acc + 0.0015  # ToF noise is 1.5 mm + 1.5 mm/m
     assert ray_acc < 0.006
     assert ray_cov > pin_cov - 0.1
+
+
+def test_ray_table_views_back_project_onto_the_cloud():
+    """A ray-table frame's views are cropped from its undistorted pinhole resampling (z-depth with a K):
+    every view pixel back-projects through that K onto the frame's measured points (the ray table's own
+    back-projection), within the pixel's footprint (nearest-neighbour resampling, crop stride) - millimetres,
+    where radial depth or the distorted grid read as a pinhole would be centimetres off."""
+    from scipy.spatial import cKDTree
+
+    from occnet_ros.geometry.camera import transform_points
+
+    sim = HoloLensSimulator(SimSettings(seed=3, num_objects=4, num_frames=2, camera="hl2ss_long_throw", mask_errors=False))
+    frame = sim.frame(0)
+    camera = sim.ray_camera
+    depth, _ = camera.decode(frame.depth_mm, "16UC1", None, 0.1, 5.0)
+    instances = [InstanceInfo(i, c, s, t) for i, c, s, t in frame.instances]
+    result = split_instances(depth, camera, frame.instance_ids, instances, frame.camera_pose, frame.stamp, FrameSettings())
+    assert len(result.views) >= 2 and all(v.view is not None for v in result.views)
+    measured, _ = camera.backproject(depth)
+    tree = cKDTree(transform_points(frame.camera_pose, measured))
+    for view in result.views:
+        points = view.view.points()
+        assert len(points) >= 50
+        distance, _ = tree.query(points, k=1)
+        footprint = view.view.depth[view.view.valid()].astype(np.float64) / view.view.k[0, 0]  # metres per view pixel
+        assert (distance <= footprint).all(), (view.class_name, float((distance / footprint).max()))
+        assert np.median(distance) <= 0.5 * np.median(footprint), (view.class_name, np.median(distance))
+        if view.view.k[0, 0] == camera.resampler().intrinsics.fx:  # a crop at full resolution
+            assert np.median(distance) < 0.004, (view.class_name, np.median(distance))
+        # the view's object pixels are the instance's cloud (not the background behind it)
+        on_cloud, _ = cKDTree(view.points).query(points, k=1)
+        assert np.median(on_cloud) < np.median(footprint), (view.class_name, np.median(on_cloud))
+    # without the resampling (radial depth on the distorted grid, read through the fitted K) it would not hold
+    k = camera.resampler().intrinsics.k
+    rows, cols = np.nonzero(np.isfinite(depth))
+    z = depth[rows, cols].astype(np.float64)
+    naive = np.stack([(cols - k[0, 2]) / k[0, 0] * z, (rows - k[1, 2]) / k[1, 1] * z, z], axis=1)
+    assert np.median(tree.query(transform_points(frame.camera_pose, naive), k=1)[0]) > 0.01
