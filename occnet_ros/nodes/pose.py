@@ -100,4 +100,5 @@ class TopicPoses:
     def lookup(self, target: str, source: str, stamp) -> np.ndarray | None:
         if target.lstrip("/") != self.world_frame.lstrip("/"):
             return None
-        return self.buffer.nearest(stamp_seconds(stamp), self.slop)
+        # the frame's own pose when it has come; a neighbour's only once the poses passed the frame
+        return self.buffer.settled_nearest(stamp_seconds(stamp), self.slop)

@@ -72,3 +72,15 @@ class StampedBuffer:
     def nearest(self, stamp: float, slop: float) -> Any | None:
         best = min(self.items, key=lambda item: abs(item[0] - stamp), default=None)
         return best[1] if best is not None and abs(best[0] - stamp) <= slop else None
+
+    def settled_nearest(self, stamp: float, slop: float, exact: float = 1e-6) -> Any | None:
+        """The message of ``stamp`` (within ``exact``), else the nearest within ``slop`` but only
+        once the stream has passed ``stamp`` (a message at or after it arrived): before that the
+        message of that very stamp may still come, and a neighbour's (a camera pose 10 ms off at
+        100 Hz) is the wrong one. None = not (yet) available."""
+        best = min(self.items, key=lambda item: abs(item[0] - stamp), default=None)
+        if best is None or abs(best[0] - stamp) > slop:
+            return None
+        if abs(best[0] - stamp) <= exact or any(item[0] >= stamp for item in self.items):
+            return best[1]
+        return None
