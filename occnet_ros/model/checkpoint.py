@@ -95,7 +95,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> LoadedMod
         raise CheckpointError(f"{path} does not match this model code: {error}") from error
     return LoadedModel(model.to(device).eval(), settings, dict(state.get("info", {})))
 
-DEFAULT_MODEL_NAME = "conv_onet_procedural.pt"  # the measured winner (models/README.md)
+DEFAULT_MODEL_NAME = "conv_onet_evidence.pt"  # the measured winner (models/README.md, docs/benchmarks.md)
 
 
 def package_root_models() -> Path | None:
