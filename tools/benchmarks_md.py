@@ -186,7 +186,7 @@ Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 
 ## Summary: F@1% against the best classical baseline
 
-{ratio_table([x for m in models for x in (m, m + PRIOR)], SPLITS)}
+{ratio_table([x for m in models for x in (m, m + PRIOR) if any(r["method"] == x for f in SPLITS.values() for r in merged(models, f))], SPLITS)}
 
 ## Unseen categories (test shapes of bowl and sofa, never seen in training), 1/3/5/10 views
 
