@@ -17,15 +17,17 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
 
-def reconstructor_from_args(args: argparse.Namespace):
-    """The Reconstructor that the extraction flags of ``add_extraction_args`` ask for."""
+def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
+    """The Reconstructor that the extraction flags of ``add_extraction_args`` ask for (without
+    --checkpoint: the shipped default, or the point-only model for clouds without views)."""
     import torch
 
     from occnet_ros.complete.reconstruct import load_reconstructor
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin)
+    return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin,
+                              point_only=point_only)
 
 
 def read_input(path: Path, up: str):
@@ -56,7 +58,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if non_finite:
         print(f"{args.input}: dropped {non_finite} of {len(points)} points with NaN/inf coordinates "
               f"({len(points) - non_finite} left)", file=sys.stderr)
-    reconstructor = reconstructor_from_args(args)
+    reconstructor = reconstructor_from_args(args, point_only=views is None or args.no_evidence)
     if args.no_evidence:
         reconstructor.evidence = None
     result = reconstructor.reconstruct(points, views)

@@ -158,13 +158,15 @@ def views_in_front(views: list[DepthView], center: np.ndarray) -> tuple[list[Dep
 
 
 def load_reconstructor(checkpoint: str | Path | None = None, device: str = "auto", resolution0: int = 32, upsampling_steps: int = 2,
-                       threshold: float | None = None, refine_margin: float = 3.0, bf16: bool = False) -> Reconstructor:
-    """A Reconstructor for a checkpoint file (default: the shipped model) on ``device`` ('auto', 'cpu', 'cuda').
+                       threshold: float | None = None, refine_margin: float = 3.0, bf16: bool = False,
+                       point_only: bool = False) -> Reconstructor:
+    """A Reconstructor for a checkpoint file (default: the shipped model; with ``point_only`` the
+    shipped point-only model, for clouds without views) on ``device`` ('auto', 'cpu', 'cuda').
 
     ``threshold=None`` keeps the checkpoint's; raises CheckpointError, FileNotFoundError or RuntimeError.
     """
     device = pick_device(device)
-    loaded = load_checkpoint(Path(checkpoint).expanduser() if checkpoint else default_checkpoint(), device)
+    loaded = load_checkpoint(Path(checkpoint).expanduser() if checkpoint else default_checkpoint(point_only), device)
     threshold = threshold if threshold is not None else loaded.settings.threshold
     extraction = ExtractionSettings(resolution0, upsampling_steps, threshold, refine_margin=refine_margin)
     return Reconstructor(loaded, extraction, bf16=bf16)

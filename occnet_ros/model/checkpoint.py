@@ -96,6 +96,10 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> LoadedMod
     return LoadedModel(model.to(device).eval(), settings, dict(state.get("info", {})))
 
 DEFAULT_MODEL_NAME = "conv_onet_evidence.pt"  # the measured winner (models/README.md, docs/benchmarks.md)
+# For clouds without views: the line-of-sight model was trained with line-of-sight points always
+# present, and on points alone it loses observed detail (a cropped shelf corner: 0.35 of the
+# points within 2% of the box vs 0.9 for this one).
+POINT_ONLY_MODEL_NAME = "conv_onet_procedural.pt"
 
 
 def package_root_models() -> Path | None:
@@ -104,25 +108,28 @@ def package_root_models() -> Path | None:
     return root if root.is_dir() else None
 
 
-def default_checkpoint() -> Path:
-    """$OCCNET_CHECKPOINT, else the shipped model in the source tree or the ROS share dir."""
+def default_checkpoint(point_only: bool = False) -> Path:
+    """$OCCNET_CHECKPOINT, else the shipped model in the source tree or the ROS share dir: the
+    default (trained with line-of-sight points from depth views), or with ``point_only`` the
+    model trained on points alone, for point clouds that come without their views."""
     if os.environ.get("OCCNET_CHECKPOINT"):
         return Path(os.environ["OCCNET_CHECKPOINT"])
+    name = POINT_ONLY_MODEL_NAME if point_only else DEFAULT_MODEL_NAME
     candidates = []
     models = package_root_models()
     if models is not None:
-        candidates.append(models / DEFAULT_MODEL_NAME)
+        candidates.append(models / name)
     try:
         from ament_index_python.packages import get_package_share_directory
 
-        candidates.append(Path(get_package_share_directory("occnet_ros")) / "models" / DEFAULT_MODEL_NAME)
+        candidates.append(Path(get_package_share_directory("occnet_ros")) / "models" / name)
     except Exception:  # ament_index missing or package not installed: not an error here
         pass
     for candidate in candidates:
         if candidate.is_file():
             return candidate
     raise FileNotFoundError(
-        f"no shipped checkpoint {DEFAULT_MODEL_NAME} found (looked in {[str(c) for c in candidates]}); "
+        f"no shipped checkpoint {name} found (looked in {[str(c) for c in candidates]}); "
         "pass --checkpoint or set OCCNET_CHECKPOINT"
     )
 

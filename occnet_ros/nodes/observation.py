@@ -126,9 +126,7 @@ class ObservationNode(ObservationDiagnostics, Node):
                     for kind, topic in inputs]
             for index, sub in enumerate(subs):  # registered before the synchroniser's, so it sees each message first
                 sub.registerCallback(self._on_filter_input, index, sub)
-            from occnet_ros.nodes.stamp_sync import ExactFirstSynchronizer  # a frame's own messages first
-
-            self.sync = ExactFirstSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
+            self.sync = message_filters.ApproximateTimeSynchronizer(subs, p["sync_queue_size"], p["sync_slop_s"])
             self.sync.registerCallback(self.on_matched)
             self.matcher = None
             return
@@ -174,7 +172,9 @@ class ObservationNode(ObservationDiagnostics, Node):
         if self.matcher is not None:
             self.matcher.clear()
         else:
-            self.sync.clear()  # its queues, cleared in place (its input callbacks hold them), and its input progress
+            with self.sync.lock:  # message_filters' queues, cleared in place (its input callbacks hold them)
+                for queue in self.sync.queues:
+                    queue.clear()
         for poses in {id(self.poses): self.poses, id(self.mask_poses): self.mask_poses}.values():
             poses.reset()  # their subscriptions are in this group
         with self.pending_lock:

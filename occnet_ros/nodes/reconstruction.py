@@ -88,7 +88,8 @@ class ReconstructionNode(Node):
     def _load_pipeline(self) -> ObjectPipeline:
         p = self.params
         try:
-            path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint()
+            # without the views' evidence the point-only model is the better prior
+            path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint(point_only=not p["use_evidence"])
             reconstructor = load_reconstructor(path, p["device"], p["resolution0"], p["upsampling_steps"], p["threshold"] or None,
                                                p["refine_margin"], bf16=p["bf16"])
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:

@@ -109,6 +109,7 @@ def flood(rate_hz: float, seconds: float, overrides=None):
     try:
         feeder = Feeder(runner, probe)
         start, sent = time.monotonic(), 0
+        rss.append(rss_mb())
         stamp0 = float(next(STAMPS)) + 10_000
         while time.monotonic() - start < seconds:
             depth, mask, pose = frames[sent % len(frames)]
@@ -123,6 +124,7 @@ def flood(rate_hz: float, seconds: float, overrides=None):
             return f["frames_processed"] + f["frames_dropped"] + f["frames_waiting"] == f["frames_sent"]
 
         wait_for(settled, 15)  # a frame in process_frame is in no count until it ends
+        rss.append(rss_mb())
         load = observation.load_figures()
         load["published"] = sent
         load["objects"] = len(observation.store.objects)

@@ -15,7 +15,7 @@ from occnet_ros.shapes.catalog import make_shape_by_seed
 
 @pytest.fixture(scope="module")
 def reconstructor() -> Reconstructor:
-    return Reconstructor(load_checkpoint(default_checkpoint()))
+    return Reconstructor(load_checkpoint(default_checkpoint(point_only=True)))  # what `occnet reconstruct CLOUD` uses
 
 
 @pytest.mark.parametrize("category, keep", [("sofa", 0.3), ("cabinet", 0.3), ("shelf", 0.5)])
