@@ -111,4 +111,6 @@ def test_approximate_time_synchronizer_on_two_threads_and_a_loop_back_in_stamps(
     # the reset clears the TF buffer: the transforms of the first looped frames may have come just
     # before it (TF and images travel on different threads); the later frames are all placed
     assert counts.get("pose_unavailable", 0) <= 3, counts
-    assert min(observation.calls.values()) > 50 and observation.overlaps == 0, (observation.calls, observation.overlaps)
+    # enough calls on both sides for the overlap detector to mean something (a loaded machine runs
+    # fewer processing ticks), and never two callbacks of one side at once
+    assert min(observation.calls.values()) > 20 and observation.overlaps == 0, (observation.calls, observation.overlaps)
