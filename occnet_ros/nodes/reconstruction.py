@@ -52,6 +52,7 @@ class ObjectState:
     result: ObjectMesh | None = None
     requested_at: float = 0.0
     last_total_s: float = 0.0
+    result_stamp: Any = None  # stamp of the newest view in ``result`` (``stamp`` may be newer already)
     msg: ReconstructedObject | None = field(default=None, repr=False)
 
 
@@ -172,9 +173,10 @@ class ReconstructionNode(Node):
                     continue
                 points, previous = state.points.copy(), state.result
                 views = list(state.depth_views) if self.params["use_evidence"] else None
+                stamp = state.stamp
                 self.busy = True
             try:
-                self.reconstruct_object(state, points, previous, requested, views)
+                self.reconstruct_object(state, points, previous, requested, views, stamp)
             finally:
                 self.busy = False
 
@@ -184,7 +186,7 @@ class ReconstructionNode(Node):
             return not self.queue and not self.busy
 
     def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float,
-                           views: list[DepthView] | None = None) -> None:
+                           views: list[DepthView] | None = None, stamp: Any = None) -> None:
         try:
             result = self.pipeline.run(points, previous, views or None, class_name=state.class_name)
             if not np.isfinite(result.mesh_world.vertices).all():
@@ -198,6 +200,7 @@ class ReconstructionNode(Node):
         total = time.perf_counter() - requested
         with self.lock:
             state.result, state.status, state.message = result, ReconstructedObject.STATUS_RECONSTRUCTED, ""
+            state.result_stamp = stamp
             state.revision += 1
             state.last_total_s = total
             self.reconstructions += 1
@@ -215,7 +218,8 @@ class ReconstructionNode(Node):
         return Header(stamp=stamp or self.get_clock().now().to_msg(), frame_id=self.params["world_frame"])
 
     def object_message(self, state: ObjectState) -> ReconstructedObject:
-        msg = ReconstructedObject(header=self.world_header(state.stamp), id=state.id, class_name=state.class_name,
+        stamp = state.result_stamp if state.result is not None and state.result_stamp is not None else state.stamp
+        msg = ReconstructedObject(header=self.world_header(stamp), id=state.id, class_name=state.class_name,
                                   status=state.status, status_message=state.message, revision=state.revision,
                                   views_used=state.views)
         result = state.result
