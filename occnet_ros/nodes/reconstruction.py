@@ -34,7 +34,7 @@ from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject
 from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
-from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
+from occnet_ros.nodes.markers import full_array, object_markers
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
 
@@ -53,6 +53,7 @@ class ObjectState:
     requested_at: float = 0.0
     last_total_s: float = 0.0
     msg: ReconstructedObject | None = field(default=None, repr=False)
+    markers: list = field(default_factory=list, repr=False)  # mesh + label of the latest mesh
 
 
 class ReconstructionNode(Node):
@@ -65,6 +66,7 @@ class ReconstructionNode(Node):
         self.pipeline = self._load_pipeline()
         self.objects: dict[int, ObjectState] = {}
         self.lock = threading.Lock()
+        self.publish_lock = threading.Lock()  # snapshot + publish of objects/array and markers, in order
         self.queue: OrderedDict[int, float] = OrderedDict()
         self.wakeup = threading.Condition(self.lock)
         self.dropped_requests = 0
@@ -73,14 +75,14 @@ class ReconstructionNode(Node):
         self.running = True
         self.busy = False
         group = MutuallyExclusiveCallbackGroup()
-        self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
+        self.object_pub = self.create_publisher(ReconstructedObject, "objects", qos.OBJECTS)
         self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", qos.LATCHED)
         self.marker_pub = self.create_publisher(MarkerArray, "markers", qos.MARKERS)
-        self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, 50, callback_group=group)
+        self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, qos.OBSERVATIONS, callback_group=group)
         self.create_service(Reconstruct, "~/reconstruct", self.on_reconstruct, callback_group=group)
         self.create_service(SaveMeshes, "~/save_meshes", self.on_save, callback_group=group)
         self.create_service(ListObjects, "~/list_objects", self.on_list, callback_group=group)
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=group)
         self.worker = threading.Thread(target=self.work, name="reconstruction-worker", daemon=True)
         self.worker.start()
@@ -105,7 +107,7 @@ class ReconstructionNode(Node):
     # ---- inputs -----------------------------------------------------------------------
     def on_observation(self, msg: ObjectObservation) -> None:
         if msg.action == ObjectObservation.ACTION_REMOVE:
-            self.remove(msg.id, msg.header)
+            self.remove(msg.id)
             return
         try:
             points = cloud_to_xyz(msg.cloud)
@@ -149,12 +151,11 @@ class ReconstructionNode(Node):
             self.wakeup.notify()
         return True
 
-    def remove(self, obj_id: int, header: Header) -> None:
+    def remove(self, obj_id: int) -> None:
         with self.lock:
             existed = self.objects.pop(obj_id, None) is not None
             self.queue.pop(obj_id, None)
         if existed:
-            self.marker_pub.publish(MarkerArray(markers=delete_markers(self.world_header(header.stamp), obj_id)))
             self.publish_array()
             self.get_logger().info(f"object {obj_id} removed")
 
@@ -234,20 +235,25 @@ class ReconstructionNode(Node):
 
     def publish_object(self, state: ObjectState) -> None:
         msg = self.object_message(state)
-        state.msg = msg
+        result = state.result
+        markers = [] if result is None else object_markers(
+            msg.header, state.id, state.class_name, result.mesh_object, msg.pose, float(result.frame.extents[2]),
+            f"{state.class_name} #{state.id} ({state.views} views)", self.params["marker_alpha"])
+        with self.lock:
+            state.msg, state.markers = msg, markers
         self.object_pub.publish(msg)
         self.publish_array()
-        if state.result is not None:
-            label = f"{state.class_name} #{state.id} ({state.views} views)"
-            self.marker_pub.publish(MarkerArray(markers=[
-                mesh_marker(msg.header, state.id, state.class_name, state.result.mesh_object, msg.pose, self.params["marker_alpha"]),
-                label_marker(msg.header, state.id, label, msg.pose, float(state.result.frame.extents[2])),
-            ]))
 
     def publish_array(self) -> None:
-        with self.lock:
-            messages = [s.msg for s in self.objects.values() if s.msg is not None]
-        self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
+        """objects/array and markers, each with every current object (markers: DELETEALL first)."""
+        with self.publish_lock:  # the worker and the executor publish: a newer snapshot never goes out first
+            with self.lock:
+                states = list(self.objects.values())
+                messages = [s.msg for s in states if s.msg is not None]
+                markers = [s.markers for s in states]
+            header = self.world_header()
+            self.array_pub.publish(ReconstructedObjectArray(header=header, objects=messages))
+            self.marker_pub.publish(full_array(header, markers))
 
     def publish_diagnostics(self) -> None:
         if not self.context.ok():  # a last timer tick while the runner shuts down
