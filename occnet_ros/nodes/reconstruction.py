@@ -2,7 +2,8 @@
 
 Reconstruction runs on a worker thread fed by a bounded, latest-request-wins queue (one
 entry per object), so the executor that receives observations never blocks. A failure of
-one object is logged with its id and marks it FAILED; the others go on.
+one object is logged with its id and marks it FAILED; the others go on. Diagnostics levels come
+from the last few seconds (observe/rates.py), the values are lifetime counts.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
 from occnet_ros.nodes.markers import full_array, object_markers
+from occnet_ros.observe.rates import WINDOW_S, RecentCounts, rate_level, worst
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
 
@@ -72,6 +74,10 @@ class ReconstructionNode(Node):
         self.dropped_requests = 0
         self.views_dropped: Counter = Counter()  # per reason: bad_message, behind_camera
         self.reconstructions = 0
+        self.failures = 0
+        self.views_received = 0
+        self.recent = RecentCounts(WINDOW_S, start=time.monotonic())  # reconstructions
+        self.recent_views = RecentCounts(WINDOW_S, start=time.monotonic())
         self.running = True
         self.busy = False
         group = MutuallyExclusiveCallbackGroup()
@@ -127,6 +133,8 @@ class ReconstructionNode(Node):
     def convert_views(self, msg: ObjectObservation) -> list[DepthView]:
         """The message's views; a malformed one is skipped, counted and logged (never fatal)."""
         views = []
+        with self.lock:
+            self.views_received += len(msg.views)
         for index, view in enumerate(msg.views):
             try:
                 views.append(view_from_msg(view, self.params["world_frame"]))
@@ -194,6 +202,7 @@ class ReconstructionNode(Node):
             self.get_logger().error(f"object {state.id} ({state.class_name}): reconstruction failed: {error}")
             with self.lock:
                 state.status, state.message = ReconstructedObject.STATUS_FAILED, str(error)
+                self.failures += 1
             self.publish_object(state)
             return
         total = time.perf_counter() - requested
@@ -255,20 +264,31 @@ class ReconstructionNode(Node):
             self.array_pub.publish(ReconstructedObjectArray(header=header, objects=messages))
             self.marker_pub.publish(full_array(header, markers))
 
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """Level from the last WINDOW_S seconds: WARN when more than WARN_FRACTION of the
+        reconstructions failed or were dropped (queue full), or of the views were dropped; ERROR
+        when every one attempted in a whole window failed (or every view was dropped)."""
+        with self.lock:
+            dropped_views = sum(self.views_dropped.values())
+            done = {"succeeded": self.reconstructions, "failed": self.failures, "dropped": self.dropped_requests}
+            values = {"objects": len(self.objects), "reconstructions": self.reconstructions, "failed": self.failures,
+                      "dropped_requests": self.dropped_requests, "queued": len(self.queue),
+                      **{f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())}}
+            views = {"received": self.views_received, "kept": max(0, self.views_received - dropped_views), "dropped": dropped_views}
+        now = time.monotonic()
+        recent = self.recent.update(now, {**done, "attempted": done["succeeded"] + done["failed"]})
+        level, why = worst(rate_level(recent, "attempted", "succeeded", ("failed", "dropped"), "reconstructions"),
+                           rate_level(self.recent_views.update(now, views), "received", "kept", ("dropped",), "views"))
+        message = (f"{values['objects']} objects, {values['reconstructions']} reconstructions, {dropped_views} views dropped, "
+                   f"evidence {'on' if self.params['use_evidence'] else 'off'}" + (f"; {why}" if why else ""))
+        status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros", level=bytes([level]), message=message)
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items() if v or k in ("objects", "reconstructions")]
+        return status
+
     def publish_diagnostics(self) -> None:
         if not self.context.ok():  # a last timer tick while the runner shuts down
             return
-        with self.lock:
-            counts = {"objects": len(self.objects), "reconstructions": self.reconstructions,
-                      "dropped_requests": self.dropped_requests}
-            counts.update({f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())})
-        dropped = sum(v for k, v in counts.items() if k.startswith("views_dropped_"))
-        status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros",
-                                  level=DiagnosticStatus.WARN if dropped or self.dropped_requests else DiagnosticStatus.OK,
-                                  message=f"{counts['objects']} objects, {counts['reconstructions']} reconstructions, "
-                                          f"{dropped} views dropped, evidence {'on' if self.params['use_evidence'] else 'off'}")
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in counts.items()]
-        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))
 
     # ---- services ---------------------------------------------------------------------
     def on_reconstruct(self, request, response):

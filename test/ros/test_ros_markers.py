@@ -5,28 +5,13 @@ removed object is gone from the next. The model is stubbed: this is about the me
 from __future__ import annotations
 
 import numpy as np
-import trimesh
-from ros_helpers import REPO, spin_until
+from ros_helpers import REPO, StubPipeline, spin_until
 from std_msgs.msg import Header
 
-from occnet_ros.complete.object_frame import ObjectFrame
-from occnet_ros.complete.pipeline import ObjectMesh
 from occnet_ros.msg import ObjectObservation
 from occnet_ros.nodes.conversions import xyz_cloud
 
 CENTRES = {1: (0.0, 0.0, 0.3), 2: (1.0, 0.0, 0.3), 3: (0.0, 1.5, 0.2)}
-
-
-class StubPipeline:
-    """An icosphere around the cloud's centre, at once (no model)."""
-
-    def run(self, points, previous=None, views=None, class_name=""):
-        centre = points.mean(axis=0)
-        sphere = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
-        pose = np.eye(4)
-        pose[:3, 3] = centre
-        return ObjectMesh(sphere.copy().apply_translation(centre), sphere, ObjectFrame(pose, np.full(3, 0.2), 0.0),
-                          watertight=True, points=len(points), timings={})
 
 
 def observation(obj_id: int, action: int = ObjectObservation.ACTION_UPDATE) -> ObjectObservation:
