@@ -184,6 +184,10 @@ class ReconstructionNode(Node):
                 self.busy = True
             try:
                 self.reconstruct_object(state, points, previous, requested, views)
+            except Exception:
+                if self.running:
+                    raise
+                return  # a mesh that outlived close(): its publishers are gone with the node
             finally:
                 self.busy = False
 

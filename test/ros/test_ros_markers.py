@@ -72,3 +72,43 @@ def test_late_subscriber_gets_every_object_and_removals_clear(monkeypatch):
     assert len(joined) == 1
     assert contents(joined[0]) == (Marker.DELETEALL, every((1, 2, 3)))
     assert contents(after_removal) == (Marker.DELETEALL, every((1, 3)))
+
+
+class SlowPipeline(StubPipeline):
+    """Busy for longer than close() waits for the worker."""
+
+    def run(self, *args, **kwargs):
+        import time
+
+        time.sleep(3.0)
+        return super().run(*args, **kwargs)
+
+
+def test_a_mesh_that_outlives_shutdown_is_dropped_quietly(monkeypatch):
+    import threading
+    import time
+
+    import rclpy
+
+    from occnet_ros.nodes import qos
+    from occnet_ros.nodes.reconstruction import ReconstructionNode
+    from occnet_ros.nodes.registry import RECONSTRUCTION
+    from occnet_ros.nodes.runner import NodeRunner
+
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", errors.append)
+    monkeypatch.setattr(ReconstructionNode, "_load_pipeline", lambda self: SlowPipeline())
+    runner = NodeRunner((RECONSTRUCTION,), REPO / "config" / "occnet.yaml", {"reconstruction": {"use_evidence": False}}).start()
+    reconstruction = runner.nodes["reconstruction"]
+    feeder = rclpy.create_node("markers_feeder", context=runner.context)
+    try:
+        publisher = feeder.create_publisher(ObjectObservation, "objects/observations", qos.OBSERVATIONS)
+        assert spin_until([feeder], lambda: publisher.get_subscription_count() > 0, timeout=10, context=runner.context)
+        publisher.publish(observation(1))
+        assert spin_until([feeder], lambda: reconstruction.busy, timeout=10, context=runner.context)
+    finally:
+        feeder.destroy_node()
+        runner.shutdown()  # waits 2 s for the worker, which is still in the pipeline
+    reconstruction.worker.join(timeout=10)
+    time.sleep(0.1)
+    assert not reconstruction.worker.is_alive() and not errors, [e.exc_value for e in errors]
