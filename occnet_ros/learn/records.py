@@ -17,7 +17,8 @@ import numpy as np
 import trimesh
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, Intrinsics, backproject, transform_points
-from occnet_ros.geometry.raycast import ToFNoise, raycasting_scene, render_depth, sample_viewpoints
+from occnet_ros.geometry.raycast import raycasting_scene, render_depth, sample_viewpoints
+from occnet_ros.geometry.sensor import SensorModel
 from occnet_ros.geometry.views import DepthView
 from occnet_ros.learn.sampling import occupancy_queries, surface_samples
 
@@ -91,7 +92,7 @@ class RecordSpec:
     max_points_per_view: int = 2048
     min_points_per_view: int = 30
     intrinsics: Intrinsics = HL2_LONG_THROW
-    noise: ToFNoise | None = ToFNoise()
+    noise: SensorModel | None = SensorModel()
 
 
 @dataclass

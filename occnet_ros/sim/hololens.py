@@ -17,7 +17,8 @@ from scipy import ndimage
 
 from occnet_ros.geometry.camera import HL2_AHAT, HL2_LONG_THROW
 from occnet_ros.geometry.hl2ss_frames import MAP_FROM_HL2_WORLD
-from occnet_ros.geometry.raycast import ToFNoise, look_at, raycasting_scene, render_depth
+from occnet_ros.geometry.raycast import look_at, raycasting_scene, render_depth
+from occnet_ros.geometry.sensor import SensorModel
 from occnet_ros.sim.hl2ss_camera import HL2SS_CAMERAS, hl2ss_camera, render_radial
 
 CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0),
@@ -157,7 +158,7 @@ class HoloLensSimulator:
         opaque = [o.mesh for o in self.room.objects if not o.transparent]
         self.depth_scene = raycasting_scene([*opaque, *self.room.background])
         self.mask_scene = raycasting_scene([o.mesh for o in self.room.objects] + self.room.background)
-        self.noise = ToFNoise()
+        self.noise = SensorModel()
         self.rng = np.random.default_rng(settings.seed + 2)
 
     def frame(self, index: int) -> SimFrame:
