@@ -112,7 +112,7 @@ def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True
     """Cached record files of a split, generated where missing."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
-    spec = RecordSpec(**data_config.get("record", {}))
+    spec = RecordSpec.from_dict(data_config.get("record", {}))
     cache = Path(data_config.get("cache_dir", "data/cache")) / split
     return build_cache(split_items(data_config, split), cache, spec, int(data_config.get("seed", 0)), progress)
 
