@@ -27,6 +27,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--camera", default="long_throw", choices=["long_throw", "ahat", "hl2ss_long_throw", "hl2ss_ahat"],
                         help="hl2ss_*: radial depth through a distorted ray table in a y-up world, as hl2ss_bridge delivers")
     parser.add_argument("--rate", type=float, default=4.0, help="simulated frames per second")
+    parser.add_argument("--sensor", default="basic", choices=["basic", "hololens2"],
+                        help="depth sensor model of the simulator (docs/sensor_model.md)")
     parser.add_argument("--checkpoint", default="", help="model file (default: the shipped one)")
     parser.add_argument("--out", type=Path, default=Path("out/demo"))
     parser.add_argument("--timeout", type=float, default=170.0)
@@ -38,7 +40,7 @@ def params_file(args: argparse.Namespace) -> Path:
 
     config = yaml.safe_load(params_yaml())
     config["hololens_sim"]["ros__parameters"].update(seed=args.seed, num_objects=args.objects, num_frames=args.frames,
-                                                     camera=args.camera, rate_hz=args.rate)
+                                                     camera=args.camera, rate_hz=args.rate, sensor=args.sensor)
     if args.camera.startswith("hl2ss_"):
         config["observation"]["ros__parameters"].update(camera_model="ray_table")
     config["reconstruction"]["ros__parameters"].update(checkpoint=args.checkpoint, save_directory=str(args.out / "meshes"))
@@ -191,7 +193,7 @@ def record_bag(args: argparse.Namespace) -> None:
     bag = args.out / "sim.bag"
     shutil.rmtree(bag, ignore_errors=True)
     record_simulation(bag, SimSettings(seed=args.seed, num_objects=args.objects, num_frames=args.frames,
-                                       camera=args.camera, rate_hz=args.rate), args.frames)
+                                       camera=args.camera, rate_hz=args.rate, sensor=args.sensor), args.frames)
     print(f"recorded the simulated frames: {bag}  (replay: occnet replay {bag} --observe)")
 
 

@@ -29,6 +29,8 @@ def add_parsers(subparsers: argparse._SubParsersAction) -> dict:
     record.add_argument("--storage", default="mcap", choices=["mcap", "sqlite3"], help="rosbag2 storage plugin")
     record.add_argument("--pose-source", default="tf", choices=["tf", "topic"], help="camera pose as /tf + /tf_static, or /camera_pose")
     record.add_argument("--no-mask-errors", action="store_true", help="perfect instance masks")
+    record.add_argument("--sensor", default="basic", choices=["basic", "hololens2"],
+                        help="depth sensor model: depth noise only, or the HoloLens 2 preset (docs/sensor_model.md)")
     record.add_argument("--world-frame", default="map")
     record.add_argument("--headset-frame", default="hl2")
     record.add_argument("--depth-frame", default="hl2_depth_optical")
@@ -51,7 +53,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     from occnet_ros.sim.hololens import SimSettings
 
     settings = SimSettings(seed=args.seed, num_objects=args.objects, num_frames=max(args.frames, 1), camera=args.camera,
-                           rate_hz=args.rate_hz, mask_errors=not args.no_mask_errors)
+                           rate_hz=args.rate_hz, mask_errors=not args.no_mask_errors, sensor=args.sensor)
     start = time.monotonic()
     try:
         summary = record_simulation(args.out, settings, args.frames, storage=args.storage, world_frame=args.world_frame,

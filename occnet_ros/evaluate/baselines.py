@@ -33,6 +33,8 @@ def tsdf_fusion(views: list[View], intrinsics: Intrinsics, voxels_per_object: in
     k = o3d.core.Tensor(intrinsics.k, o3d.core.Dtype.Float64)
     for view in views:
         depth = np.nan_to_num(view.depth, nan=0.0).astype(np.float32)
+        if view.mask is not None:  # the table and floor were rendered too: the object's pixels only
+            depth = np.where(view.mask, depth, 0.0).astype(np.float32)
         depth_image = o3d.t.geometry.Image(o3d.core.Tensor(depth))
         extrinsic = o3d.core.Tensor(np.linalg.inv(view.pose), o3d.core.Dtype.Float64)
         blocks = grid.compute_unique_block_coordinates(depth_image, k, extrinsic, 1.0, 5.0, 4.0)

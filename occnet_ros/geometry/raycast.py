@@ -1,7 +1,7 @@
-"""Depth rendering of meshes (open3d raycasting) with a time-of-flight noise model.
+"""Depth rendering of meshes (open3d raycasting): depth, hit geometry, surface normals.
 
-Used to make training inputs the way the sensor makes them, by evaluation, and by the
-HoloLens 2 simulator.
+Used to make training inputs the way the sensor makes them (geometry/sensor.py adds the sensor's
+errors), by evaluation, and by the HoloLens 2 simulator.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import trimesh
 
-from occnet_ros.geometry.camera import Intrinsics, backproject, transform_points
+from occnet_ros.geometry.camera import Intrinsics
 
 
 def raycasting_scene(meshes: list[trimesh.Trimesh]):
@@ -50,8 +50,51 @@ def open3d_k(intrinsics: Intrinsics) -> np.ndarray:
     return k
 
 
-def render_depth(scene, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Noise-free z-depth (H, W) in metres (NaN where nothing is hit) and the hit geometry ids."""
+@dataclass
+class RayHits:
+    """What one raycast of a camera saw, per pixel (H, W): what the sensor model needs besides depth.
+
+    ``depth`` is z-depth for a pinhole camera and the distance along the ray for a ray-table one;
+    ``depth_per_range`` converts a change of range along the ray into a change of ``depth``.
+    """
+
+    depth: np.ndarray  # (H, W) float32 metres, NaN = no hit
+    geometry: np.ndarray  # (H, W) int64 hit geometry id, -1 = none
+    points: np.ndarray  # (H, W, 3) float32 world hit points, NaN = none
+    normals: np.ndarray  # (H, W, 3) float32 unit surface normals turned to face the camera, NaN = none
+    directions: np.ndarray  # (H, W, 3) float32 unit ray directions in the world
+    depth_per_range: np.ndarray  # (H, W) float32
+    focal_px: float  # pixels per radian near the image centre
+
+    def incidence_cos(self) -> np.ndarray:
+        """(H, W) cosine of the angle between each ray and the surface normal (NaN = no hit)."""
+        return np.abs(np.einsum("hwc,hwc->hw", self.normals, self.directions))
+
+
+def hits_from_rays(scene, rays: np.ndarray, depth_per_t: np.ndarray, focal_px: float) -> RayHits:
+    """RayHits of (H, W, 6) rays (origin, direction); depth = t_hit * depth_per_t (H, W)."""
+    import open3d as o3d
+
+    shape = rays.shape[:2]
+    hits = scene.cast_rays(o3d.core.Tensor(np.ascontiguousarray(rays, dtype=np.float32)))
+    t_hit = hits["t_hit"].numpy().reshape(shape)
+    depth = (t_hit * depth_per_t).astype(np.float32)
+    depth[~np.isfinite(depth)] = np.nan
+    hit = np.isfinite(depth)
+    geometry = hits["geometry_ids"].numpy().astype(np.int64).reshape(shape)
+    geometry[~hit] = -1
+    length = np.linalg.norm(rays[..., 3:], axis=-1)
+    directions = (rays[..., 3:] / length[..., None]).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        points = np.where(hit[..., None], rays[..., :3] + t_hit[..., None] * rays[..., 3:], np.nan).astype(np.float32)
+        normals = hits["primitive_normals"].numpy().reshape(shape + (3,))
+        normals = np.where(np.einsum("hwc,hwc->hw", normals, directions)[..., None] > 0, -normals, normals)
+        normals = np.where(hit[..., None], normals, np.nan).astype(np.float32)
+    return RayHits(depth, geometry, points, normals, directions, (depth_per_t / length).astype(np.float32), float(focal_px))
+
+
+def render_hits(scene, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> RayHits:
+    """Noise-free z-depth and per-pixel geometry (hit points, normals, ray directions) of a pinhole camera."""
     import open3d as o3d
 
     rays = o3d.t.geometry.RaycastingScene.create_rays_pinhole(
@@ -59,51 +102,15 @@ def render_depth(scene, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> tup
         extrinsic_matrix=o3d.core.Tensor(np.linalg.inv(cam_to_world)),
         width_px=intrinsics.width,
         height_px=intrinsics.height,
-    )
-    hits = scene.cast_rays(rays)
-    t_hit = hits["t_hit"].numpy()
-    directions = rays.numpy()[..., 3:]
-    # t_hit is in units of the ray direction; convert to z-depth along the optical axis.
-    forward = cam_to_world[:3, 2]
-    depth = (t_hit * (directions @ forward)).astype(np.float32)
-    depth[~np.isfinite(depth)] = np.nan
-    geometry = hits["geometry_ids"].numpy().astype(np.int64)
-    geometry[~np.isfinite(depth)] = -1
-    return depth, geometry
+    ).numpy()
+    # t_hit is in units of the ray direction; z-depth along the optical axis is t * (direction . forward).
+    return hits_from_rays(scene, rays, rays[..., 3:] @ cam_to_world[:3, 2], intrinsics.fx)
 
 
-@dataclass(frozen=True)
-class ToFNoise:
-    """Time-of-flight depth noise: Gaussian growing with range, dropouts, flying pixels."""
-
-    sigma_base_m: float = 0.0015
-    sigma_per_m: float = 0.0015
-    dropout: float = 0.03
-    flying_pixel_prob: float = 0.5
-    edge_jump_m: float = 0.05
-
-    def apply(self, depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """A noisy copy of a z-depth image (NaN = no return)."""
-        noisy = depth + rng.normal(size=depth.shape).astype(np.float32) * (
-            self.sigma_base_m + self.sigma_per_m * np.nan_to_num(depth)
-        ).astype(np.float32)
-        noisy = self._flying_pixels(noisy, rng)
-        noisy[rng.random(depth.shape) < self.dropout] = np.nan
-        return noisy
-
-    def _flying_pixels(self, depth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """At depth edges, mix a pixel with its far neighbour (mixed-pixel returns)."""
-        if self.flying_pixel_prob <= 0:
-            return depth
-        filled = np.where(np.isfinite(depth), depth, np.inf)
-        right = np.roll(filled, -1, axis=1)
-        with np.errstate(invalid="ignore"):
-            jump = np.isfinite(filled) & np.isfinite(right) & (np.abs(right - filled) > self.edge_jump_m)
-        pick = jump & (rng.random(depth.shape) < self.flying_pixel_prob)
-        mix = rng.random(depth.shape).astype(np.float32)
-        out = depth.copy()
-        out[pick] = filled[pick] * (1 - mix[pick]) + right[pick] * mix[pick]
-        return out
+def render_depth(scene, intrinsics: Intrinsics, cam_to_world: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Noise-free z-depth (H, W) in metres (NaN where nothing is hit) and the hit geometry ids."""
+    hits = render_hits(scene, intrinsics, cam_to_world)
+    return hits.depth, hits.geometry
 
 
 def sample_viewpoints(
@@ -129,24 +136,3 @@ def sample_viewpoints(
         aim = np.asarray(target, float) + rng.normal(scale=0.05 * object_size, size=3)
         poses.append(look_at(eye, aim))
     return poses
-
-
-def render_partial_views(
-    mesh: trimesh.Trimesh,
-    intrinsics: Intrinsics,
-    poses: list[np.ndarray],
-    rng: np.random.Generator,
-    noise: ToFNoise | None = ToFNoise(),
-    max_range: float = 5.0,
-) -> list[np.ndarray]:
-    """World-frame points (N_i, 3) of the mesh seen from each camera pose, with sensor noise."""
-    scene = raycasting_scene([mesh])
-    views = []
-    for pose in poses:
-        depth, _ = render_depth(scene, intrinsics, pose)
-        if noise is not None:
-            depth = noise.apply(depth, rng)
-        depth[(depth <= 0) | (depth > max_range)] = np.nan
-        points, _ = backproject(depth, intrinsics)
-        views.append(transform_points(pose, points).astype(np.float32))
-    return views

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import trimesh
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, Intrinsics, backproject, transform_points
-from occnet_ros.geometry.raycast import ToFNoise, raycasting_scene, render_depth, sample_viewpoints
+from occnet_ros.geometry.raycast import raycasting_scene, render_depth, render_hits, sample_viewpoints
+from occnet_ros.geometry.sensor import SensorModel
 from occnet_ros.geometry.views import DepthView
 from occnet_ros.learn.sampling import occupancy_queries, surface_samples
 
@@ -81,7 +83,7 @@ class Record:
 
 @dataclass(frozen=True)
 class RecordSpec:
-    """How records are made from meshes."""
+    """How records are made from meshes (``data.record`` in a training config)."""
 
     views: int = 10
     queries: int = 24000
@@ -91,7 +93,21 @@ class RecordSpec:
     max_points_per_view: int = 2048
     min_points_per_view: int = 30
     intrinsics: Intrinsics = HL2_LONG_THROW
-    noise: ToFNoise | None = ToFNoise()
+    noise: SensorModel | None = SensorModel()  # the sensor's errors (geometry/sensor.py); None = exact depth
+    support: bool = False  # render the table / floor the object stands on (mask bleed and edges then see it)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> RecordSpec:
+        """From a config mapping; ``noise`` is a sensor preset name, a mapping of sensor settings
+        (optionally over a ``preset``) or null. An unknown key fails naming it."""
+        known = {f.name for f in fields(cls)} - {"intrinsics"}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown record settings {unknown}; known: {sorted(known)}")
+        values = dict(values)
+        if "noise" in values:
+            values["noise"] = SensorModel.from_config(values["noise"])
+        return cls(**values)
 
 
 @dataclass
@@ -101,12 +117,34 @@ class View:
     depth: np.ndarray
     pose: np.ndarray
     points: np.ndarray
+    mask: np.ndarray | None = None  # the object's (segmentation) mask, when more than the object was rendered
 
     def depth_view(self, intrinsics: Intrinsics) -> DepthView:
-        """The view as reconstruction takes it (only the object is rendered: its mask is
-        wherever the ray returned)."""
-        return DepthView(np.nan_to_num(self.depth, nan=0.0).astype(np.float32), np.isfinite(self.depth),
-                         intrinsics.k, self.pose)
+        """The view as reconstruction takes it (without a mask only the object was rendered: its
+        mask is wherever the ray returned)."""
+        mask = np.isfinite(self.depth) if self.mask is None else self.mask
+        return DepthView(np.nan_to_num(self.depth, nan=0.0).astype(np.float32), mask, intrinsics.k, self.pose)
+
+
+def support_meshes(size: float, support: float) -> list[trimesh.Trimesh]:
+    """The floor (top at z = 0) and, for an object lifted by ``support``, a table top under it."""
+    floor = trimesh.creation.box([8.0, 8.0, 0.02])
+    floor.apply_translation([0.0, 0.0, -0.01])
+    if support <= 0:
+        return [floor]
+    side = max(1.0, 4.0 * size)
+    table = trimesh.creation.box([side, side, 0.04])
+    table.apply_translation([0.0, 0.0, support - 0.02])
+    return [table, floor]
+
+
+def object_window(geometry: np.ndarray, margin: int) -> np.ndarray:
+    """(H, W) bool: the bounding box of the object's pixels (geometry id 0) grown by margin pixels."""
+    window = np.zeros(geometry.shape, dtype=bool)
+    rows, cols = np.nonzero(geometry == 0)
+    if len(rows):
+        window[max(0, rows.min() - margin):rows.max() + margin + 1, max(0, cols.min() - margin):cols.max() + margin + 1] = True
+    return window
 
 
 def render_views(
@@ -116,13 +154,19 @@ def render_views(
 
     Small objects are lifted onto a virtual table so the viewing angle is realistic; poses and
     points are returned in the mesh's own frame, at most ``spec.max_points_per_view`` of them
-    with ``subsample``. Views with too few points are redrawn (bounded).
+    with ``subsample``. Views with too few points are redrawn (bounded). With ``spec.support``
+    the table and floor are rendered too, and a view's points are its (perturbed) mask's; a
+    sensor with pose error reports each view's pose with that error (points and pose agree with
+    each other, not with the truth).
     """
     size = float(np.ptp(mesh.bounds, axis=0).max())
     support = rng.uniform(0.4, 0.9) if size < SMALL_OBJECT_M else 0.0
     placed = mesh.copy()
     placed.apply_translation([0.0, 0.0, support])
-    scene = raycasting_scene([placed])
+    sensor = spec.noise
+    masked = spec.support or (sensor is not None and sensor.masks_objects)
+    scene = raycasting_scene([placed, *(support_meshes(size, support) if spec.support else [])])
+    surface_seed = int(rng.integers(2**62)) if sensor is not None and sensor.dark_fraction > 0 else 0
     target = placed.bounds.mean(axis=0)
     lift = np.eye(4)
     lift[2, 3] = -support
@@ -131,16 +175,23 @@ def render_views(
         if len(views) == spec.views:
             break
         pose = sample_viewpoints(rng, 1, target, size)[0]
-        depth, _ = render_depth(scene, spec.intrinsics, pose)
-        if spec.noise is not None:
-            depth = spec.noise.apply(depth, rng)
-        points, _ = backproject(depth, spec.intrinsics)
+        hits = render_hits(scene, spec.intrinsics, pose) if sensor is not None and sensor.needs_hits else None
+        depth, geometry = (hits.depth, hits.geometry) if hits is not None else render_depth(scene, spec.intrinsics, pose)
+        if sensor is not None:
+            depth = sensor.apply(depth, rng, hits, surface_seed, object_window(geometry, int(sensor.mask_error_px) + 2))
+        mask = None
+        if masked:
+            mask = geometry == 0
+            if sensor is not None:
+                mask = sensor.perturb_mask(mask.astype(np.uint8), rng) > 0
+        points, _ = backproject(depth, spec.intrinsics, mask)
         if len(points) < spec.min_points_per_view:
             continue
         if subsample and len(points) > spec.max_points_per_view:
             points = points[rng.choice(len(points), spec.max_points_per_view, replace=False)]
-        object_pose = lift @ pose
-        views.append(View(depth, object_pose, transform_points(object_pose, points).astype(np.float32)))
+        reported = sensor.perturb_pose(pose, rng) if sensor is not None else pose
+        object_pose = lift @ reported
+        views.append(View(depth, object_pose, transform_points(object_pose, points).astype(np.float32), mask))
     if not views:
         raise RuntimeError("no camera saw enough of the object")
     return views

@@ -115,7 +115,7 @@ def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True
     """Cached record files of a split, generated where missing."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}")
-    spec = RecordSpec(**data_config.get("record", {}))
+    spec = RecordSpec.from_dict(data_config.get("record", {}))
     cache = Path(data_config.get("cache_dir", "data/cache")) / split
     sources = data_config.get("sources", [])
     packed = [source for source in sources if source.get("type") == "records_dir"]

@@ -37,7 +37,8 @@ class HoloLensSimNode(Node):
         self.params = declare_parameters(self, parameters.HOLOLENS_SIM)
         p = self.params
         self.sim = HoloLensSimulator(SimSettings(seed=p["seed"], num_objects=p["num_objects"], num_frames=max(p["num_frames"], 1) if p["num_frames"] else 48,
-                                                 camera=p["camera"], rate_hz=p["rate_hz"], mask_errors=p["mask_errors"]))
+                                                 camera=p["camera"], rate_hz=p["rate_hz"], mask_errors=p["mask_errors"],
+                                                 sensor=p["sensor"]))
         self.index = 0
         self.depth_pub = self.create_publisher(Image, "depth/image", qos.SENSOR)
         self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos.SENSOR)

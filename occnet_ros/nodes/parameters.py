@@ -172,6 +172,10 @@ HOLOLENS_SIM = (
     Param("headset_frame", "hl2", "Frame of the headset."),
     Param("depth_frame", "hl2_depth_optical", "Optical frame of the depth camera."),
     Param("mask_errors", True, "Realistic mask errors: eroded/dilated borders, missed instances, changing ids."),
+    Param("sensor", "basic", "Depth sensor model (docs/sensor_model.md): 'basic': depth noise, flying pixels and dropouts "
+          "(what the shipped models were trained on); 'hololens2': the camera's HoloLens 2 preset (also grazing and "
+          "dark-surface dropouts, corner multipath, 2 px mask bleed/erosion, up to 3 mm / 0.5 deg pose error in the "
+          "published pose).", choices=("basic", "hololens2")),
 )
 
 REPLAY = (

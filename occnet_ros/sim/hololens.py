@@ -2,9 +2,12 @@
 
 Pure numpy/open3d (no ROS). The depth cameras follow the Research Mode streams: long throw
 (320x288, 0.5-4 m) and AHAT (512x512, 0.1-1 m). Depth has range-dependent noise, flying
-pixels at edges and dropouts; transparent objects return no depth but do appear in the
-instance mask (the segmenter sees them). Masks have eroded/dilated borders, occasionally a
-missed instance, and instance ids that change from frame to frame.
+pixels at edges, dropouts on grazing and dark surfaces, multipath bias in concave corners (the
+sensor model of geometry/sensor.py, the same one the training renderer uses; ``sensor`` picks
+it); transparent objects return no depth but do appear in the instance mask (the segmenter sees
+them). Masks have eroded/dilated borders, occasionally a missed instance, and instance ids that
+change from frame to frame. The published headset pose carries the sensor model's pose error;
+the depth is rendered from the true one (``SimFrame.true_camera_pose``).
 """
 
 from __future__ import annotations
@@ -13,12 +16,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import trimesh
-from scipy import ndimage
 
 from occnet_ros.geometry.camera import HL2_AHAT, HL2_LONG_THROW
 from occnet_ros.geometry.hl2ss_frames import MAP_FROM_HL2_WORLD
-from occnet_ros.geometry.raycast import ToFNoise, look_at, raycasting_scene, render_depth
-from occnet_ros.sim.hl2ss_camera import HL2SS_CAMERAS, hl2ss_camera, render_radial
+from occnet_ros.geometry.raycast import look_at, raycasting_scene, render_hits
+from occnet_ros.geometry.sensor import SensorModel, preset
+from occnet_ros.sim.hl2ss_camera import HL2SS_CAMERAS, hl2ss_camera, render_radial_hits
 
 CAMERAS = {"long_throw": (HL2_LONG_THROW, 0.5, 4.0), "ahat": (HL2_AHAT, 0.1, 1.0),
            "hl2ss_long_throw": (HL2_LONG_THROW, 0.5, 4.0), "hl2ss_ahat": (HL2_AHAT, 0.1, 1.0)}
@@ -46,6 +49,7 @@ class SimFrame:
     headset_pose: np.ndarray  # 4x4 headset -> world
     camera_pose: np.ndarray  # 4x4 depth optical -> world
     radial: bool = False  # hl2ss cameras: depth_mm is the distance along each pixel's ray (raw units)
+    true_camera_pose: np.ndarray | None = None  # 4x4 depth optical -> world the depth was rendered from
 
     @property
     def headset_pose_yup(self) -> np.ndarray:
@@ -62,6 +66,18 @@ class SimSettings:
     rate_hz: float = 5.0
     mask_errors: bool = True
     missed_instance_prob: float = 0.05
+    # "basic": depth noise, flying pixels and dropouts (what the shipped models were trained on);
+    # "hololens2": the camera's HoloLens 2 preset (geometry/sensor.py); or a SensorModel
+    sensor: str | SensorModel = "basic"
+
+
+def sensor_model(sensor: str | SensorModel, camera: str) -> SensorModel:
+    """The sensor model of a SimSettings.sensor value for a camera."""
+    if isinstance(sensor, SensorModel):
+        return sensor
+    if sensor == "hololens2":
+        return preset("hololens2_ahat" if camera.endswith("ahat") else "hololens2_long_throw")
+    return preset(sensor)
 
 
 @dataclass
@@ -128,19 +144,6 @@ def trajectory(settings: SimSettings, room: Room) -> list[np.ndarray]:
     return poses
 
 
-def _perturb_mask(ids: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Erode or dilate each instance's border by one pixel, at random."""
-    out = ids.copy()
-    for value in np.unique(ids[ids > 0]):
-        region = ids == value
-        if rng.random() < 0.5:
-            out[region & ~ndimage.binary_erosion(region)] = 0
-        else:
-            grown = ndimage.binary_dilation(region) & (out == 0)
-            out[grown] = value
-    return out
-
-
 class HoloLensSimulator:
     """Renders the frames of a room seen along a trajectory."""
 
@@ -157,23 +160,32 @@ class HoloLensSimulator:
         opaque = [o.mesh for o in self.room.objects if not o.transparent]
         self.depth_scene = raycasting_scene([*opaque, *self.room.background])
         self.mask_scene = raycasting_scene([o.mesh for o in self.room.objects] + self.room.background)
-        self.noise = ToFNoise()
+        self.noise = sensor_model(settings.sensor, settings.camera)
+        if self.noise.mask_error_px == 0:  # mask_errors decides; a model without a band erodes/bleeds by one pixel
+            self.mask_noise = SensorModel(mask_error_px=1)
+        else:
+            self.mask_noise = self.noise
         self.rng = np.random.default_rng(settings.seed + 2)
 
+    def render(self, scene, camera: np.ndarray):
+        """Noise-free RayHits of one scene from a depth optical pose."""
+        if self.ray_camera is None:
+            return render_hits(scene, self.intrinsics, camera)
+        return render_radial_hits(scene, self.ray_camera, camera)
+
     def frame(self, index: int) -> SimFrame:
-        headset = self.poses[index % len(self.poses)]
-        camera = headset @ HEADSET_TO_OPTICAL
-        render = render_depth if self.ray_camera is None else (lambda scene, _, pose: render_radial(scene, self.ray_camera, pose))
-        depth, _ = render(self.depth_scene, self.intrinsics, camera)
-        depth = self.noise.apply(depth, self.rng)
+        true_headset = self.poses[index % len(self.poses)]
+        camera = true_headset @ HEADSET_TO_OPTICAL
+        hits = self.render(self.depth_scene, camera)
+        depth = self.noise.apply(hits.depth, self.rng, hits, self.settings.seed)
         depth[(depth < self.min_range) | (depth > self.max_range)] = np.nan
-        _, geometry = render(self.mask_scene, self.intrinsics, camera)
+        geometry = self.render(self.mask_scene, camera).geometry
         n_objects = len(self.room.objects)
         object_index = np.where((geometry >= 0) & (geometry < n_objects), geometry + 1, 0)
         relabel = self.rng.permutation(np.arange(1, n_objects + 1)) + 10 * (index % 5)  # ids change per frame
         ids = np.where(object_index > 0, relabel[np.maximum(object_index - 1, 0)], 0).astype(np.uint16)
         if self.settings.mask_errors:
-            ids = _perturb_mask(ids, self.rng)
+            ids = self.mask_noise.perturb_mask(ids, self.rng)
         instances = []
         for obj, mask_id in zip(self.room.objects, relabel):
             visible = (ids == mask_id).sum()
@@ -183,11 +195,13 @@ class HoloLensSimulator:
                 ids[ids == mask_id] = 0
                 continue
             instances.append((int(mask_id), obj.class_name, float(self.rng.uniform(0.6, 0.99)), obj.transparent))
+        headset = self.noise.perturb_pose(true_headset, self.rng)  # what the headset reports
+        stamp, reported = index / self.settings.rate_hz, headset @ HEADSET_TO_OPTICAL
         if self.ray_camera is None:
             depth_mm = np.nan_to_num(depth * 1000.0, nan=0.0).round().clip(0, 65535).astype(np.uint16)
-            return SimFrame(index / self.settings.rate_hz, depth_mm, ids, instances, headset, camera)
+            return SimFrame(stamp, depth_mm, ids, instances, headset, reported, true_camera_pose=camera)
         raw = np.nan_to_num(depth / self.ray_camera.metres_per_unit, nan=0.0).round()
         if self.ray_camera.alias > 0:  # AHAT: beyond the wrap the device reports no distance
             raw[raw >= self.ray_camera.alias] = self.ray_camera.alias
         raw = raw.clip(0, 65535).astype(np.uint16)
-        return SimFrame(index / self.settings.rate_hz, raw, ids, instances, headset, camera, radial=True)
+        return SimFrame(stamp, raw, ids, instances, headset, reported, radial=True, true_camera_pose=camera)

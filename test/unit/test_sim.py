@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import trimesh
+from scipy import ndimage
 
 from occnet_ros.geometry.camera import backproject, transform_points
 from occnet_ros.geometry.raycast import look_at
+from occnet_ros.geometry.sensor import HOLOLENS2_AHAT, HOLOLENS2_LONG_THROW, SensorModel
 from occnet_ros.sim.hololens import HEADSET_TO_OPTICAL, HoloLensSimulator, Room, SimObject, SimSettings, make_room
 
 
@@ -21,7 +23,7 @@ def wall_scene():
 
 def test_depth_of_a_wall_matches_geometry_within_the_noise_model():
     room, poses = wall_scene()
-    sim = HoloLensSimulator(SimSettings(mask_errors=False), room, poses)
+    sim = HoloLensSimulator(SimSettings(mask_errors=False, sensor="basic"), room, poses)
     frame = sim.frame(0)
     assert np.allclose(frame.camera_pose, poses[0] @ HEADSET_TO_OPTICAL)
     depth = frame.depth_mm.astype(float) / 1000
@@ -53,8 +55,8 @@ def test_instance_ids_change_between_frames_and_masks_have_errors():
     ids = [sorted(i for i, *_ in sim.frame(k).instances) for k in range(4)]
     assert len({tuple(x) for x in ids}) > 1
     assert all(i.class_name != "glass" or i.transparent for i in sim.room.objects)
-    exact = HoloLensSimulator(SimSettings(seed=1, num_frames=6, mask_errors=False)).frame(0).instance_ids > 0
-    noisy = HoloLensSimulator(SimSettings(seed=1, num_frames=6, mask_errors=True)).frame(0).instance_ids > 0
+    exact = HoloLensSimulator(SimSettings(seed=1, num_frames=6, mask_errors=False, sensor="basic")).frame(0).instance_ids > 0
+    noisy = HoloLensSimulator(SimSettings(seed=1, num_frames=6, mask_errors=True, sensor="basic")).frame(0).instance_ids > 0
     assert 0 < (exact != noisy).sum() < 0.5 * exact.sum()
 
 
@@ -65,3 +67,34 @@ def test_room_is_reproducible_and_objects_stand_on_supports():
     for obj in a.objects:
         bottom = obj.mesh.bounds[0, 2]
         assert np.isclose(bottom, 0.0, atol=1e-6) or np.isclose(bottom, 0.75, atol=1e-6)
+
+
+def test_the_hololens2_sensor_puts_pose_error_in_the_published_pose():
+    room, poses = wall_scene()
+    assert HoloLensSimulator(SimSettings(mask_errors=False), room, poses).noise == SensorModel()  # the default: basic
+    sim = HoloLensSimulator(SimSettings(mask_errors=False, sensor="hololens2"), room, poses)
+    assert sim.noise == HOLOLENS2_LONG_THROW
+    assert HoloLensSimulator(SimSettings(camera="hl2ss_ahat", mask_errors=False, sensor="hololens2"), room, poses).noise == HOLOLENS2_AHAT
+    frame = sim.frame(0)
+    true = poses[0] @ HEADSET_TO_OPTICAL
+    assert np.allclose(frame.true_camera_pose, true)
+    assert np.allclose(frame.camera_pose, frame.headset_pose @ HEADSET_TO_OPTICAL)
+    shift = np.linalg.norm(frame.headset_pose[:3, 3] - poses[0][:3, 3])
+    turn = np.degrees(np.arccos(np.clip((np.trace(poses[0][:3, :3].T @ frame.headset_pose[:3, :3]) - 1) / 2, -1, 1)))
+    assert 0 < shift <= 0.003 + 1e-9 and 0 < turn <= 0.5 + 1e-6
+    basic = HoloLensSimulator(SimSettings(mask_errors=False, sensor="basic"), room, poses).frame(0)
+    assert np.allclose(basic.camera_pose, basic.true_camera_pose)
+
+
+def test_hololens2_masks_bleed_or_erode_within_two_pixels():
+    exact = HoloLensSimulator(SimSettings(seed=2, num_frames=6, mask_errors=False, sensor="hololens2")).frame(0)
+    noisy = HoloLensSimulator(SimSettings(seed=2, num_frames=6, mask_errors=True, sensor="hololens2")).frame(0)
+    moved = 0
+    for mask_id, *_ in noisy.instances:  # the same ids: the masks are perturbed after they are drawn
+        before, after = exact.instance_ids == mask_id, noisy.instance_ids == mask_id
+        ring = before ^ after
+        distance = np.where(before, ndimage.distance_transform_cdt(before, metric="taxicab"),
+                            ndimage.distance_transform_cdt(~before, metric="taxicab"))
+        assert (distance[ring] <= 2).all()
+        moved += ring.any()
+    assert moved >= 2
