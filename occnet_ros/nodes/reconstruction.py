@@ -2,7 +2,11 @@
 
 Reconstruction runs on a worker thread fed by a bounded, latest-request-wins queue (one
 entry per object), so the executor that receives observations never blocks. A failure of
-one object is logged with its id and marks it FAILED; the others go on.
+one object is logged with its id and marks it FAILED; the others go on. Every callback (the
+observation subscription, the services, the diagnostics timer, each step of the worker loop) is a
+boundary (``occnet_ros.nodes.boundary``): an exception is logged once per reason, then
+rate-limited, counted by reason (``<callback>_<ExceptionType>``) on ``/diagnostics``, a service
+answers failure with the reason, and the node goes on.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from occnet_ros.geometry.views import DepthView, ViewError
 from occnet_ros.model.checkpoint import CheckpointError, default_checkpoint
 from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
 from occnet_ros.nodes import parameters, qos
+from occnet_ros.nodes.boundary import CallbackBoundary, boundary
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
 from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
@@ -72,6 +77,7 @@ class ReconstructionNode(Node):
         self.reconstructions = 0
         self.running = True
         self.busy = False
+        self.boundary = CallbackBoundary(self.get_logger())  # every callback's exceptions, by reason
         group = MutuallyExclusiveCallbackGroup()
         self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
         self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", qos.LATCHED)
@@ -103,6 +109,7 @@ class ReconstructionNode(Node):
         return ObjectPipeline(reconstructor, post)
 
     # ---- inputs -----------------------------------------------------------------------
+    @boundary("observation")
     def on_observation(self, msg: ObjectObservation) -> None:
         if msg.action == ObjectObservation.ACTION_REMOVE:
             self.remove(msg.id, msg.header)
@@ -160,23 +167,29 @@ class ReconstructionNode(Node):
 
     # ---- worker -----------------------------------------------------------------------
     def work(self) -> None:
-        while True:
-            with self.wakeup:
-                while self.running and not self.queue:
-                    self.wakeup.wait(timeout=0.5)
-                if not self.running:
-                    return
-                obj_id, requested = self.queue.popitem(last=False)
-                state = self.objects.get(obj_id)
-                if state is None:
-                    continue
-                points, previous = state.points.copy(), state.result
-                views = list(state.depth_views) if self.params["use_evidence"] else None
-                self.busy = True
-            try:
-                self.reconstruct_object(state, points, previous, requested, views)
-            finally:
-                self.busy = False
+        while self.work_once() is not False:  # None: that step failed (counted); the loop goes on
+            pass
+
+    @boundary("worker")
+    def work_once(self) -> bool:
+        """One request from the queue (or a wait for one); False once the node closes."""
+        with self.wakeup:
+            while self.running and not self.queue:
+                self.wakeup.wait(timeout=0.5)
+            if not self.running:
+                return False
+            obj_id, requested = self.queue.popitem(last=False)
+            state = self.objects.get(obj_id)
+            if state is None:
+                return True
+            points, previous = state.points.copy(), state.result
+            views = list(state.depth_views) if self.params["use_evidence"] else None
+            self.busy = True
+        try:
+            self.reconstruct_object(state, points, previous, requested, views)
+        finally:
+            self.busy = False
+        return True
 
     @property
     def idle(self) -> bool:
@@ -249,22 +262,32 @@ class ReconstructionNode(Node):
             messages = [s.msg for s in self.objects.values() if s.msg is not None]
         self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
 
-    def publish_diagnostics(self) -> None:
-        if not self.context.ok():  # a last timer tick while the runner shuts down
-            return
+    def diagnostic_counts(self) -> dict[str, int]:
+        """Objects, reconstructions, dropped requests and views by reason, callback failures by reason."""
         with self.lock:
             counts = {"objects": len(self.objects), "reconstructions": self.reconstructions,
                       "dropped_requests": self.dropped_requests}
             counts.update({f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())})
+        counts.update(sorted(self.boundary.snapshot().items()))  # <callback>_<ExceptionType>
+        return counts
+
+    @boundary("diagnostics")
+    def publish_diagnostics(self) -> None:
+        if not self.context.ok():  # a last timer tick while the runner shuts down
+            return
+        counts = self.diagnostic_counts()
         dropped = sum(v for k, v in counts.items() if k.startswith("views_dropped_"))
+        failures = self.boundary.total()
         status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros",
-                                  level=DiagnosticStatus.WARN if dropped or self.dropped_requests else DiagnosticStatus.OK,
+                                  level=DiagnosticStatus.WARN if dropped or self.dropped_requests or failures else DiagnosticStatus.OK,
                                   message=f"{counts['objects']} objects, {counts['reconstructions']} reconstructions, "
-                                          f"{dropped} views dropped, evidence {'on' if self.params['use_evidence'] else 'off'}")
+                                          f"{dropped} views dropped, {failures} callback failures, "
+                                          f"evidence {'on' if self.params['use_evidence'] else 'off'}")
         status.values = [KeyValue(key=k, value=str(v)) for k, v in counts.items()]
         self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
 
     # ---- services ---------------------------------------------------------------------
+    @boundary("reconstruct", service=True)
     def on_reconstruct(self, request, response):
         ids = list(request.ids) or list(self.objects)
         response.queued_ids = [i for i in ids if self.enqueue(i)]
@@ -273,6 +296,7 @@ class ReconstructionNode(Node):
         response.message = f"queued {len(response.queued_ids)}" + (f"; unknown ids {missing}" if missing else "")
         return response
 
+    @boundary("save_meshes", service=True)
     def on_save(self, request, response):
         fmt = request.format or "ply"
         if fmt not in MESH_FORMATS:
@@ -294,6 +318,7 @@ class ReconstructionNode(Node):
         response.message = f"saved {len(response.files)} meshes to {directory}" + (f"; unknown ids {unknown}" if unknown else "")
         return response
 
+    @boundary("list_objects", service=True)
     def on_list(self, request, response):
         with self.lock:
             for s in self.objects.values():
