@@ -70,17 +70,20 @@ def packed_voxels(points: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarr
     cells -= cells.min(axis=0) - 1
     dims = cells.max(axis=0) + 2
     strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)
-    return cells @ strides, strides
+    return cells[:, 0] * strides[0] + cells[:, 1] * strides[1] + cells[:, 2], strides  # integer matmul has no BLAS
 
 
 def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
-    """One point (the mean) per occupied voxel."""
+    """One point (the mean) per occupied voxel, in voxel-key order (one stable sort and a
+    reduceat: the sums add each voxel's points in input order, as bincount would)."""
     if voxel <= 0 or len(points) == 0:
         return points
     keys, _ = packed_voxels(points, voxel)
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    sums = np.stack([np.bincount(inverse, weights=points[:, axis], minlength=len(counts)) for axis in range(3)], axis=1)
-    return sums / counts[:, None]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    sums = np.add.reduceat(points[order].astype(np.float64, copy=False), starts, axis=0)
+    return sums / np.diff(np.append(starts, len(keys)))[:, None]
 
 
 def remove_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
@@ -112,22 +115,45 @@ def erode_instances(ids: np.ndarray, iterations: int) -> np.ndarray:
 HALF_NEIGHBOURS = np.array([o for o in np.ndindex(3, 3, 3) if o > (1, 1, 1)], dtype=np.int64) - 1
 
 
+DENSE_CLUSTER_CELLS = 1 << 22  # voxel grids up to this many cells are labelled densely (4 MB of bool)
+
+
 def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:
     """The largest group of points connected through occupied voxels of side ``radius``
     (26-neighbours): gaps under ``radius`` always join, gaps over 2 * sqrt(3) * radius never do.
 
     A segmenter's mask border spills onto the background (dilated masks, flying pixels); those
     points lie across a depth jump from the object and form separate groups, which would
-    stretch the object's canonical box and ruin the completion. Voxel connectivity costs a few
-    searchsorted calls on the occupied voxels instead of every point pair within the radius.
+    stretch the object's canonical box and ruin the completion. Voxel connectivity is one
+    scipy.ndimage.label over the object's voxel grid (a sparse graph of the occupied voxels
+    when that grid would be huge) instead of every point pair within the radius. Ties go to
+    the group with the lowest voxel key either way.
     """
     if radius <= 0 or len(points) < 3:
         return points
+    cells = np.floor(points / radius).astype(np.int64)
+    cells -= cells.min(axis=0) - 1
+    dims = cells.max(axis=0) + 2
+    if float(np.prod(dims.astype(np.float64))) <= DENSE_CLUSTER_CELLS:
+        from scipy import ndimage
+
+        grid = np.zeros(tuple(dims), dtype=bool)
+        grid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+        labels, _ = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
+        point_labels = labels[cells[:, 0], cells[:, 1], cells[:, 2]]
+    else:
+        point_labels = sparse_voxel_labels(cells, dims)
+    return points[point_labels == np.bincount(point_labels).argmax()]
+
+
+def sparse_voxel_labels(cells: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Connected-component label of each point's voxel (26-neighbours) from a sparse graph of the
+    occupied voxels (``cells`` start at 1 with a spare layer, so neighbour keys never wrap)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    keys, strides = packed_voxels(points, radius)
-    voxels, inverse = np.unique(keys, return_inverse=True)
+    strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)
+    voxels, inverse = np.unique(cells @ strides, return_inverse=True)
     rows, cols = [], []
     for step in HALF_NEIGHBOURS @ strides:
         position = np.searchsorted(voxels, voxels + step).clip(max=len(voxels) - 1)
@@ -137,8 +163,7 @@ def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(voxels), len(voxels)))
     _, labels = connected_components(graph, directed=False)
-    point_labels = labels[inverse.reshape(-1)]
-    return points[point_labels == np.bincount(point_labels).argmax()]
+    return labels[inverse.reshape(-1)]
 
 
 def mask_in_depth_camera(
