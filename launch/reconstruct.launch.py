@@ -1,5 +1,6 @@
 """ros2 launch occnet_ros reconstruct.launch.py [namespace:=...] [params_file:=...] [use_sim_time:=true]
 [use_bridge:=false] [log_level:=debug] [world_frame:=...] [depth_topic:=...] [use_rviz:=true]
+[bag:=sim.bag] [bag_rate:=1.0]
 
 Observation + reconstruction + Unity bridge, parameters from config/occnet.yaml (or params_file).
 `ros2 launch occnet_ros reconstruct.launch.py --show-args` lists every argument.

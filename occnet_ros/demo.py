@@ -218,16 +218,12 @@ def main(argv: list[str] | None = None) -> int:
     from visualization_msgs.msg import MarkerArray
 
     from occnet_ros.msg import ReconstructedObject
-    from occnet_ros.nodes.qos import LATCHED
+    from occnet_ros.nodes import qos
 
-    markers: dict[tuple[str, int], object] = {}
+    markers = [MarkerArray()]  # the latest array: each holds every object
 
-    def keep_markers(msg: MarkerArray) -> None:
-        for marker in msg.markers:
-            markers[(marker.ns, marker.id)] = marker
-
-    nodes["unity_bridge"].create_subscription(ReconstructedObject, "objects", progress, 10)
-    nodes["unity_bridge"].create_subscription(MarkerArray, "markers", keep_markers, LATCHED)
+    nodes["unity_bridge"].create_subscription(ReconstructedObject, "objects", progress, qos.OBJECTS)
+    nodes["unity_bridge"].create_subscription(MarkerArray, "markers", lambda msg: markers.__setitem__(0, msg), qos.MARKERS)
     listener = BridgeListener(nodes["unity_bridge"].server.port, args.timeout)
     runner.start()
     try:
@@ -237,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         report(nodes, args.out, listener)
         from occnet_ros.nodes.marker_image import render_markers
 
-        image = render_markers(MarkerArray(markers=list(markers.values())), args.out / "rviz_markers.png")
+        image = render_markers(markers[0], args.out / "rviz_markers.png")
         print(f"markers as RViz shows them: {image}")
         record_bag(args)
     finally:

@@ -92,11 +92,13 @@ def finetune_table(model: str) -> str:
 
 
 def end_to_end_table(models: list[str]) -> str:
-    lines = ["| model | grid | precision | torch threads | median s | p90 s |", "|---|---|---|---|---|---|"]
+    lines = ["| model | input | grid | precision | torch threads | median s | p90 s |", "|---|---|---|---|---|---|---|"]
     for model in models:
         for r in load(DOCS / "eval" / model / "bench.json"):
             if r["name"].startswith("end_to_end_"):
-                lines.append(f"| {model} | {r['resolution']}^3 | {r['precision']} | {r['threads']} | {r['median_s']:.3f} | {r['p90_s']:.3f} |")
+                source = f"points + {r['views']} views (evidence)" if r.get("views") else "points (prior only)"
+                lines.append(f"| {model} | {source} | {r['resolution']}^3 | {r['precision']} | {r['threads']} | {r['median_s']:.3f} | "
+                             f"{r['p90_s']:.3f} |")
     return "\n".join(lines)
 
 
@@ -272,9 +274,35 @@ and its load. `iou_vs_dense128` is the volumetric IoU of each mesh against the d
 of the same model.
 
 {bench_table(models)}
-""" + frame_section() + load_section()
+""" + replay_latency_section() + frame_section() + load_section()
     (DOCS / "benchmarks.md").write_text(text)
     print(f"wrote {DOCS / 'benchmarks.md'}")
+
+
+def replay_latency_section(path: Path | None = None) -> str:
+    """The bag-replay latency section from docs/eval/replay_latency.json (tools/replay_latency.py); empty without it."""
+    path = path or DOCS / "eval" / "replay_latency.json"
+    if not path.is_file():
+        return ""
+    run = json.loads(path.read_text())
+    names = {"last_view_to_mesh_s": "last view -> mesh (probe: mesh arrival - arrival of its newest depth frame)",
+             "total_s": "StageTimings.total_s (request -> message, incl. queueing)", "encode_s": "StageTimings.encode_s",
+             "extract_s": "StageTimings.extract_s (evidence + MISE + marching cubes)", "postprocess_s": "StageTimings.postprocess_s"}
+    rows = "\n".join(f"| {label} | {run[key]['median']:.3f} | {run[key]['p90']:.3f} | {run[key]['max']:.3f} |"
+                      for key, label in names.items() if run.get(key))
+    return f"""
+## Latency a user sees: a recording replayed through `ros2 launch` (`python -P tools/replay_latency.py`, one run)
+
+`occnet record` (simulator, {run['frames']} frames at 5 Hz, {run['objects']} objects + a transparent glass, seed {run['seed']})
+replayed at rate {run['rate']} with `ros2 launch occnet_ros reconstruct.launch.py bag:=...`: {', '.join(run['processes'])}
+each in its own process, no simulator competing for the {run['cpus']} cores. A probe node records when each depth frame and
+each RECONSTRUCTED mesh arrives; {run['meshes_matched']} meshes of {run['objects_seen']} objects
+were matched to their newest view. Beside it, the `occnet bench` figure above is the model's alone (one object, no queue).
+
+| per mesh | median s | p90 s | max s |
+|---|---|---|---|
+{rows}
+"""
 
 
 def load_section(path: Path | None = None) -> str:

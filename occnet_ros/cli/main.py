@@ -24,14 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init", type=Path, help="fine-tune: start from this checkpoint, keeping its architecture")
     train.add_argument("--meshes", type=Path, help="train on this folder of meshes (DIR/train, DIR/val or every 5th file for val)")
     train.add_argument("--max-minutes", type=float, help="stop after this wall time (resumable)")
+    train.add_argument("--chunk-steps", type=int, help="stop after this many steps of this invocation (resumable; the schedule still runs to max_steps)")
     train.add_argument("--max-steps", type=int)
     train.add_argument("--out-dir", type=str)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--device", help="auto, cpu or cuda (overrides train.device)")
 
     data = sub.add_parser("data", help="generate the cached training records of a config")
     data.add_argument("--config", type=Path, required=True)
     data.add_argument("--splits", default="train,val")
+    data.add_argument("--pack", type=Path, help="also write a compact copy of the records here (to train where they cannot be made, "
+                                                "e.g. on a lent GPU: tools/device_train.sh); read it with {type: records_dir, path: DIR}")
+    data.add_argument("--pack-mb", type=float, default=30.0, help="byte budget of the pack, all splits (MB)")
+    data.add_argument("--pack-queries", type=int, default=4096, help="occupancy queries kept per record in the pack")
 
     shapes = sub.add_parser("shapes", help="write procedural shapes as mesh files (to fine-tune or evaluate on)")
     shapes.add_argument("--categories", required=True, help="comma-separated procedural categories ('primitives' = category-free)")

@@ -18,8 +18,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         config = fine_tune_config(config, args.init, args.meshes)
     elif args.meshes:
         config.setdefault("data", {})["sources"] = [{"type": "mesh_dir", "path": str(args.meshes)}]
-    overrides = {"max_minutes": args.max_minutes, "max_steps": args.max_steps, "out_dir": args.out_dir,
-                 "batch_size": args.batch_size, "threads": args.threads}
+    overrides = {"max_minutes": args.max_minutes, "chunk_steps": args.chunk_steps, "max_steps": args.max_steps, "out_dir": args.out_dir,
+                 "batch_size": args.batch_size, "threads": args.threads, "device": args.device}
     config.setdefault("train", {}).update({k: v for k, v in overrides.items() if v is not None})
     result = train(config)
     print(json.dumps(result))
@@ -55,9 +55,15 @@ def cmd_data(args: argparse.Namespace) -> int:
     from occnet_ros.learn.train import prepare_split
 
     config = load_config(args.config)
+    splits = {}
     for split in args.splits.split(","):
-        paths = prepare_split(config.get("data", {}), split)
-        print(f"{split}: {len(paths)} records")
+        splits[split] = prepare_split(config.get("data", {}), split)
+        print(f"{split}: {len(splits[split])} records")
+    if args.pack:
+        from occnet_ros.learn.pack import PackSettings, pack
+
+        counts = pack(splits, args.pack, PackSettings(queries=args.pack_queries, budget_mb=args.pack_mb))
+        print(f"{args.pack}: " + ", ".join(f"{split} {n} records" for split, n in counts.items()))
     return 0
 
 

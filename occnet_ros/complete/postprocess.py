@@ -35,9 +35,25 @@ def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[t
     return trimesh.util.concatenate(keep), len(parts) - len(keep)
 
 
-def _quadric_open3d(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
-    import open3d as o3d
+_OPEN3D: list = []  # [module or None] once looked up: open3d is optional (no wheel on aarch64 robots)
 
+
+def _open3d():
+    """open3d, or None where it does not import (logged once; fast-simplification alone then)."""
+    if not _OPEN3D:
+        try:
+            import open3d
+        except (ImportError, OSError) as error:  # not installed, or its shared libraries missing
+            open3d = None
+            log.warning(f"open3d unavailable ({error}): decimating with fast-simplification alone")
+        _OPEN3D.append(open3d)
+    return _OPEN3D[0]
+
+
+def _quadric_open3d(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh | None:
+    o3d = _open3d()
+    if o3d is None:
+        return None
     legacy = o3d.geometry.TriangleMesh(o3d.utility.Vector3dVector(np.asarray(mesh.vertices, dtype=np.float64)),
                                        o3d.utility.Vector3iVector(np.asarray(mesh.faces, dtype=np.int32)))
     out = legacy.simplify_quadric_decimation(target_number_of_triangles=max_triangles)
@@ -63,15 +79,18 @@ def decimate(mesh: trimesh.Trimesh, max_triangles: int) -> trimesh.Trimesh:
 
     open3d's quadric decimation kept every reconstructed mesh we tried closed, where
     fast-simplification sometimes pinched thin parts (chair legs, shelf boards) into
-    non-manifold edges; fast-simplification is the second choice.
+    non-manifold edges; fast-simplification is the second choice, and the only one where open3d
+    is not installed (postprocess re-meshes through voxels when that opens a closed mesh).
     """
     if len(mesh.faces) <= max_triangles:
         return mesh
     first = _quadric_open3d(mesh, max_triangles)
-    if first.is_watertight and len(first.faces) <= max_triangles:
+    if first is not None and first.is_watertight and len(first.faces) <= max_triangles:
         return first
     second = _quadric_fast(mesh, max_triangles)
-    return second if second.is_watertight or len(first.faces) > max_triangles else first
+    if first is None or second.is_watertight or len(first.faces) > max_triangles:
+        return second
+    return first
 
 
 def watertight_remesh(mesh: trimesh.Trimesh, max_triangles: int, smoothing_iterations: int) -> trimesh.Trimesh:

@@ -41,13 +41,13 @@ class Record:
         """The uniformly drawn queries and their occupancy (for volumetric IoU)."""
         return self.queries[self.n_near :], self.occupancies[self.n_near :]
 
-    def save(self, path: Path) -> None:
+    def save(self, path: Path, compressed: bool = False) -> None:
         """Write atomically (temp file then rename) so an interrupted run leaves no half file."""
         offsets = np.cumsum([0] + [len(v) for v in self.views]).astype(np.int64)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
         os.close(fd)
-        np.savez(
+        (np.savez_compressed if compressed else np.savez)(
             tmp,
             views=np.concatenate(self.views).astype(np.float16),
             view_offsets=offsets,

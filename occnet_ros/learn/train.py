@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
 from occnet_ros.learn.dataset import ExampleSpec, OccupancyDataset
+from occnet_ros.learn.pack import packed_records
 from occnet_ros.learn.records import RecordSpec
 from occnet_ros.learn.sources import SPLITS, build_cache, mesh_dir_items, procedural_items
 from occnet_ros.model.checkpoint import InferenceSettings, pick_device, read_checkpoint, save_checkpoint
@@ -47,10 +48,12 @@ class TrainSettings:
     weight_decay: float = 0.0
     max_steps: int = 100_000
     max_minutes: float | None = None  # stop (after a checkpoint) when this wall time is spent
+    chunk_steps: int | None = None  # stop after this many steps of this invocation (a chunk; the schedule runs to max_steps)
     validate_every: int = 500
     checkpoint_every: int = 100
     seed: int = 0
     threads: int | None = None
+    workers: int = 0  # DataLoader worker processes (examples depend only on seed, epoch and index, so any count gives the same batches)
     device: str = "auto"
     init: str | None = None  # start from this checkpoint's weights (fine-tuning); same architecture
     init_mode: str = "same"  # "matching": the checkpoint may differ; copy every parameter of equal name and shape
@@ -104,7 +107,7 @@ def split_items(data_config: dict[str, Any], split: str) -> list:
             wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
             items += pybullet_items(split, wheel, count=source.get(split))
         else:
-            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel)")
+            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel, records_dir)")
     return items
 
 
@@ -114,7 +117,11 @@ def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True
         raise ValueError(f"split must be one of {SPLITS}")
     spec = RecordSpec(**data_config.get("record", {}))
     cache = Path(data_config.get("cache_dir", "data/cache")) / split
-    return build_cache(split_items(data_config, split), cache, spec, int(data_config.get("seed", 0)), progress)
+    sources = data_config.get("sources", [])
+    packed = [source for source in sources if source.get("type") == "records_dir"]
+    made = {**data_config, "sources": [source for source in sources if source.get("type") != "records_dir"]}
+    paths = build_cache(split_items(made, split), cache, spec, int(data_config.get("seed", 0)), progress) if made["sources"] else []
+    return paths + [path for source in packed for path in packed_records(source, split)]
 
 
 @torch.no_grad()
@@ -154,6 +161,8 @@ class Trainer:
         self.device = pick_device(self.settings.device)
         self.step = 0
         self.epoch = 0
+        self.epoch_batches = 0  # batches of the current epoch already trained (exact resumption mid-epoch)
+        self.chunk = 1  # this invocation's number in the run directory's chunks.jsonl
         self.best: dict[str, float] = {"iou": -1.0}
         self.history: list[dict[str, Any]] = []
 
@@ -238,6 +247,7 @@ class Trainer:
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
+        self.epoch_batches = int(state.get("epoch_batches", 0))
         self.best = dict(state.get("best", self.best))
         self.history = list(json.loads(state.get("history_json", "[]")))
         log.info("resumed from %s at step %d (epoch %d)", last, self.step, self.epoch)
@@ -249,6 +259,7 @@ class Trainer:
                 "optimizer": self.optimizer.state_dict(),
                 "step": self.step,
                 "epoch": self.epoch,
+                "epoch_batches": self.epoch_batches,
                 "best": self.best,
                 "history_json": json.dumps(self.history),
             }
@@ -262,8 +273,10 @@ class Trainer:
             sampler.set_epoch(self.epoch)
         else:
             sampler = RandomSampler(self.train_set, generator=generator)
-        loader = DataLoader(self.train_set, batch_size=self.settings.batch_size, sampler=sampler, drop_last=True)
-        if len(loader) == 0:
+        order = list(sampler)[self.epoch_batches * self.settings.batch_size:]  # a resumed epoch goes on where it stopped
+        loader = DataLoader(self.train_set, batch_size=self.settings.batch_size, sampler=order, drop_last=True,
+                            num_workers=self.settings.workers)
+        if len(sampler) < self.settings.batch_size:
             raise ValueError(
                 f"batch_size {self.settings.batch_size} exceeds the {len(sampler)} training records "
                 "each process gets; lower batch_size or add data"
@@ -283,7 +296,8 @@ class Trainer:
     def evaluate_and_save(self, loss: float, elapsed: float) -> None:
         val_loader = DataLoader(self.val_set, batch_size=self.settings.batch_size)
         metrics = validate(self.model, val_loader, self.device)
-        record = {"step": self.step, "epoch": self.epoch, "train_loss": loss, "minutes": elapsed / 60, **{f"val_{k}": v for k, v in metrics.items()}}
+        record = {"step": self.step, "epoch": self.epoch, "chunk": self.chunk, "train_loss": loss, "minutes": elapsed / 60,
+                  **{f"val_{k}": v for k, v in metrics.items()}}
         self.history.append(record)
         log.info("step %d: %s", self.step, json.dumps(record))
         with open(self.out_dir / "metrics.jsonl", "a") as out:
@@ -295,32 +309,51 @@ class Trainer:
     def run(self) -> dict[str, Any]:
         self.setup()
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        start = time.monotonic()
+        self.chunk = len(read_chunks(self.out_dir)) + 1
+        start, first_step = time.monotonic(), self.step
         budget = math.inf if self.settings.max_minutes is None else self.settings.max_minutes * 60
+        last_step = self.settings.max_steps if self.settings.chunk_steps is None else min(
+            self.settings.max_steps, self.step + self.settings.chunk_steps)
         self.model.train()
         loss = math.nan
         progress = tqdm(total=self.settings.max_steps, initial=self.step, desc="train", disable=not self.is_main)
-        while self.step < self.settings.max_steps and time.monotonic() - start < budget:
+        while self.step < last_step and time.monotonic() - start < budget:
             for batch in self.loader():
                 loss = self.train_step(batch)
                 self.step += 1
+                self.epoch_batches += 1
                 progress.update(1)
                 progress.set_postfix(loss=f"{loss:.4f}", best_iou=f"{self.best['iou']:.3f}")
                 if self.is_main and self.step % self.settings.validate_every == 0:
                     self.evaluate_and_save(loss, time.monotonic() - start)
                 if self.is_main and self.step % self.settings.checkpoint_every == 0:
                     self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
-                if self.step >= self.settings.max_steps or time.monotonic() - start >= budget:
+                if self.step >= last_step or time.monotonic() - start >= budget:
                     break
             else:
-                self.epoch += 1
+                self.epoch, self.epoch_batches = self.epoch + 1, 0
         progress.close()
         if self.is_main:
             self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
+            self.log_chunk(first_step, loss, time.monotonic() - start)
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
-        return {"step": self.step, "loss": loss, "best": self.best}
+        return {"step": self.step, "loss": loss, "best": self.best, "chunk": self.chunk}
+
+    def log_chunk(self, first_step: int, loss: float, seconds: float) -> None:
+        """One line per invocation in chunks.jsonl: the curve of a run trained in chunks."""
+        last_val = next((r for r in reversed(self.history) if r["step"] > first_step), {})
+        record = {"chunk": self.chunk, "first_step": first_step, "last_step": self.step, "minutes": seconds / 60,
+                  "device": str(self.device), "train_loss": loss, "val_iou": last_val.get("val_iou"), "best": self.best}
+        with open(self.out_dir / "chunks.jsonl", "a") as out:
+            out.write(json.dumps(record) + "\n")
+
+
+def read_chunks(out_dir: Path) -> list[dict[str, Any]]:
+    """The chunks.jsonl records of a run directory (empty for a new run)."""
+    path = Path(out_dir) / "chunks.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
 
 
 def _free(batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor | None:

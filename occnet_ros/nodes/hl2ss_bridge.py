@@ -139,9 +139,9 @@ class Hl2ssBridgeNode(Node):
         self.depth_pub = self.create_publisher(Image, "depth/image", qos.SENSOR)
         self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos.SENSOR)
         self.table_pub = self.create_publisher(Image, "depth/ray_table", qos.LATCHED)
-        self.tf_pub = self.create_publisher(TFMessage, "/tf", 100)
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", qos.TF)
         self.static_pub = self.create_publisher(TFMessage, "/tf_static", qos.SIM_TF_STATIC)
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self.clock = DeviceClock(p["utc_offset_ticks"], host_now=lambda: self.get_clock().now().nanoseconds * 1e-9)
         self.converter: Hl2ssConverter | None = None
         self.state, self.last_error = "connecting", ""

@@ -42,9 +42,9 @@ class HoloLensSimNode(Node):
         self.depth_pub = self.create_publisher(Image, "depth/image", qos.SENSOR)
         self.info_pub = self.create_publisher(CameraInfo, "depth/camera_info", qos.SENSOR)
         self.seg_pub = self.create_publisher(Segmentation, "segmentation", qos.SENSOR)
-        self.tf_pub = self.create_publisher(TFMessage, "/tf", 100)
+        self.tf_pub = self.create_publisher(TFMessage, "/tf", qos.TF)
         self.static_pub = self.create_publisher(TFMessage, "/tf_static", qos.SIM_TF_STATIC)
-        self.pose_pub = self.create_publisher(PoseStamped, "camera_pose", 50)
+        self.pose_pub = self.create_publisher(PoseStamped, "camera_pose", qos.CAMERA_POSE)
         self.create_service(SaveMeshes, "~/save_ground_truth", self.on_save_ground_truth)
         self.ray_table_pub = self.create_publisher(Image, "depth/ray_table", qos.LATCHED) if self.sim.ray_camera is not None else None
         self.publish_static()

@@ -20,7 +20,7 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
 from occnet_ros.nodes.parameters import NODES, validate_values
-from occnet_ros.nodes.registry import SENSOR_TOPICS, UNITY_BRIDGE, NodeEntry
+from occnet_ros.nodes.registry import REPLAY, SENSOR_TOPICS, UNITY_BRIDGE, NodeEntry
 
 BOOL = ["true", "false"]
 LOG_LEVELS = ["debug", "info", "warn", "error", "fatal"]
@@ -48,6 +48,9 @@ def arguments() -> list[DeclareLaunchArgument]:
         DeclareLaunchArgument("checkpoint", default_value="", description="model file; empty = shipped"),
         DeclareLaunchArgument("device", default_value="auto", choices=["auto", "cpu", "cuda"], description="auto, cpu or cuda"),
         DeclareLaunchArgument("use_rviz", default_value="false", choices=BOOL, description="start RViz with config/occnet.rviz"),
+        DeclareLaunchArgument("bag", default_value="", description="rosbag2 recording to replay into the nodes (a replay node "
+                              "is added; with use_sim_time:=true it publishes /clock); empty = live topics"),
+        DeclareLaunchArgument("bag_rate", default_value="1.0", description="playback speed of bag (1.0 = as recorded)"),
         *[DeclareLaunchArgument(arg, default_value=topic, description=f"remaps {topic}") for arg, topic in SENSOR_TOPICS.items()],
         # launch's own setting (default 5 s): a node busy with a frame or a mesh on a loaded CPU
         # needs longer to finish cleanly after SIGINT before launch escalates to SIGTERM.
@@ -80,12 +83,24 @@ def read_params_file(path: str) -> dict[str, dict[str, Any]]:
     return {name: {**common, **sections.get(name, {})} for name in NODES}
 
 
+def _float_argument(name: str, text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise LaunchArgumentError(f"launch argument '{name}': '{text}' is not a number") from None
+
+
 def node_actions(context: LaunchContext, entries: tuple[NodeEntry, ...]) -> list[Node]:
     def value(name: str) -> str:
         return LaunchConfiguration(name).perform(context)
 
     params = read_params_file(value("params_file"))
     entries = tuple(e for e in entries if e != UNITY_BRIDGE or value("use_bridge") == "true")
+    bag_rate = _float_argument("bag_rate", value("bag_rate"))
+    if value("bag"):
+        entries += (REPLAY,)
+        params["replay"] = {**params["replay"], "bag": value("bag"), "rate": bag_rate,
+                            "publish_clock": value("use_sim_time") == "true"}
     remappings = [(topic, value(arg)) for arg, topic in SENSOR_TOPICS.items()]
     actions = []
     for entry in entries:

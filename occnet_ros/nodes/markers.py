@@ -1,15 +1,22 @@
-"""RViz markers of reconstructed objects: shaded TRIANGLE_LIST mesh + text label."""
+"""RViz markers of reconstructed objects: shaded TRIANGLE_LIST mesh + text label.
+
+Every MarkerArray the reconstruction node publishes is the whole picture: a DELETEALL first,
+then the mesh and label of every current object (``full_array``). A late RViz (transient local)
+sees all objects from the last array alone, and a removed object is gone from the next one.
+"""
 
 from __future__ import annotations
 
 import colorsys
 import zlib
+from collections.abc import Iterable
+from itertools import chain
 
 import numpy as np
 import trimesh
 from geometry_msgs.msg import Point, Pose, Vector3
 from std_msgs.msg import ColorRGBA, Header
-from visualization_msgs.msg import Marker
+from visualization_msgs.msg import Marker, MarkerArray
 
 MESH_NS = "occnet_mesh"
 LABEL_NS = "occnet_label"
@@ -45,5 +52,12 @@ def label_marker(header: Header, obj_id: int, text: str, pose: Pose, height: flo
     return marker
 
 
-def delete_markers(header: Header, obj_id: int) -> list[Marker]:
-    return [Marker(header=header, ns=ns, id=int(obj_id), action=Marker.DELETE) for ns in (MESH_NS, LABEL_NS)]
+def object_markers(header: Header, obj_id: int, class_name: str, mesh_object: trimesh.Trimesh, pose: Pose, height: float,
+                   label: str, alpha: float) -> list[Marker]:
+    """The mesh and the label of one object (built once per revision, reused in every array)."""
+    return [mesh_marker(header, obj_id, class_name, mesh_object, pose, alpha), label_marker(header, obj_id, label, pose, height)]
+
+
+def full_array(header: Header, per_object: Iterable[list[Marker]]) -> MarkerArray:
+    """DELETEALL (every namespace of this topic) first, then every object's markers."""
+    return MarkerArray(markers=[Marker(header=header, action=Marker.DELETEALL), *chain.from_iterable(per_object)])

@@ -1,13 +1,22 @@
-"""The observation node's diagnostics: skip counts by reason and load figures (a mixin of ObservationNode)."""
+"""The observation node's diagnostics: skip counts by reason and load figures (a mixin of ObservationNode).
+
+The level comes from the last ``WINDOW_S`` seconds (observe/rates.py): OK, WARN when more than
+``WARN_FRACTION`` of the frames were dropped, ERROR when frames arrived and none was processed.
+Lifetime counts are the values; a key is there only when it says something (no zero loss keys).
+"""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
 from occnet_ros.nodes.pose import TopicPoses
+from occnet_ros.observe.rates import WINDOW_S, RecentCounts, rate_level
+
+ALWAYS = ("frames_received", "frames_processed", "objects")  # reported even at zero; other keys only when not
 
 
 def info_subscriber(message_filters, *args, **kwargs):
@@ -26,6 +35,10 @@ def info_subscriber(message_filters, *args, **kwargs):
 
 class ObservationDiagnostics:
     """Counts and load figures of the observation node, published on /diagnostics."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        self.recent = RecentCounts(WINDOW_S, start=time.monotonic())  # before Node's init: its timers may fire
+        super().__init__(*args, **kwargs)
 
     def note(self, reason: str, detail: str = "") -> None:
         """Count (and log: in full the first time, then rate-limited) something that is not a lost frame."""
@@ -81,15 +94,20 @@ class ObservationDiagnostics:
                 "frames_dropped": dropped, "frames_sync_dropped": sync_dropped, "frames_waiting": waiting + waiting_sync,
                 "drop_rate": dropped / sent if sent else 0.0}
 
+    def diagnostic_status(self) -> DiagnosticStatus:
+        counts, load = self.diagnostic_counts(), self.load_figures()
+        recent = self.recent.update(time.monotonic(), {"received": load["frames_received"], "processed": load["frames_processed"],
+                                                        "dropped": load["frames_dropped"]})
+        level, why = rate_level(recent, "received", "processed", ("dropped",), "frames")
+        status = DiagnosticStatus(name=f"{self.get_name()}: observation", hardware_id="occnet_ros", level=bytes([level]),
+                                  message=f"{self.frames_processed} frames, {len(self.store.objects)} objects" + (f"; {why}" if why else ""))
+        if load["frames_sent"] == load["frames_received"]:  # no sequence gap: the same figure twice
+            del load["frames_sent"]
+        values = {**load, "objects": len(self.store.objects), "stamp_resets": self.stamp_resets,
+                  f"frames_dropped_last_{WINDOW_S:.0f}s": recent["dropped"], **{f"skipped_{k}": v for k, v in sorted(counts.items())}}
+        status.values = [KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in values.items()
+                         if v or k in ALWAYS]
+        return status
+
     def publish_diagnostics(self) -> None:
-        counts = self.diagnostic_counts()
-        status = DiagnosticStatus(name=f"{self.get_name()}: observation", hardware_id="occnet_ros",
-                                  level=DiagnosticStatus.OK if not counts else DiagnosticStatus.WARN,
-                                  message=f"{self.frames_processed} frames, {len(self.store.objects)} objects")
-        load = self.load_figures()
-        status.values = [KeyValue(key=k, value=f"{v:.4f}" if isinstance(v, float) else str(v)) for k, v in load.items()]
-        status.values += [KeyValue(key="objects", value=str(len(self.store.objects)))]
-        if self.stamp_resets:
-            status.values.append(KeyValue(key="stamp_resets", value=str(self.stamp_resets)))
-        status.values += [KeyValue(key=f"skipped_{k}", value=str(v)) for k, v in sorted(counts.items())]
-        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))

@@ -44,7 +44,7 @@ class TfPoses:
         from tf2_msgs.msg import TFMessage  # built by `make build` when no ROS is sourced
 
         self.fallback = TransformBuffer()
-        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), 100, callback_group=callback_group)
+        node.create_subscription(TFMessage, "/tf", lambda m: self._on_tf(m, False), qos.TF, callback_group=callback_group)
         node.create_subscription(TFMessage, "/tf_static", lambda m: self._on_tf(m, True), qos.TF_STATIC_LISTENER,
                                  callback_group=callback_group)
 
@@ -86,7 +86,7 @@ class TopicPoses:
         self.slop = slop
         self.buffer = StampedBuffer(200)
         self.wrong_frame = 0
-        node.create_subscription(PoseStamped, topic, self._on_pose, 50, callback_group=callback_group)
+        node.create_subscription(PoseStamped, topic, self._on_pose, qos.CAMERA_POSE, callback_group=callback_group)
 
     def reset(self) -> None:
         self.buffer.items.clear()

@@ -6,7 +6,8 @@ one object is logged with its id and marks it FAILED; the others go on. Every ca
 observation subscription, the services, the diagnostics timer, each step of the worker loop) is a
 boundary (``occnet_ros.nodes.boundary``): an exception is logged once per reason, then
 rate-limited, counted by reason (``<callback>_<ExceptionType>``) on ``/diagnostics``, a service
-answers failure with the reason, and the node goes on.
+answers failure with the reason, and the node goes on. Diagnostics levels come from the last few
+seconds (observe/rates.py), the values are lifetime counts.
 """
 
 from __future__ import annotations
@@ -39,7 +40,8 @@ from occnet_ros.nodes import parameters, qos
 from occnet_ros.nodes.boundary import CallbackBoundary, boundary
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
-from occnet_ros.nodes.markers import delete_markers, label_marker, mesh_marker
+from occnet_ros.nodes.markers import full_array, object_markers
+from occnet_ros.observe.rates import OK, WARN, WINDOW_S, RecentCounts, rate_level, worst
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
 
@@ -57,7 +59,9 @@ class ObjectState:
     result: ObjectMesh | None = None
     requested_at: float = 0.0
     last_total_s: float = 0.0
+    result_stamp: Any = None  # stamp of the newest view in ``result`` (``stamp`` may be newer already)
     msg: ReconstructedObject | None = field(default=None, repr=False)
+    markers: list = field(default_factory=list, repr=False)  # mesh + label of the latest mesh
 
 
 class ReconstructionNode(Node):
@@ -70,23 +74,28 @@ class ReconstructionNode(Node):
         self.pipeline = self._load_pipeline()
         self.objects: dict[int, ObjectState] = {}
         self.lock = threading.Lock()
+        self.publish_lock = threading.Lock()  # snapshot + publish of objects/array and markers, in order
         self.queue: OrderedDict[int, float] = OrderedDict()
         self.wakeup = threading.Condition(self.lock)
         self.dropped_requests = 0
         self.views_dropped: Counter = Counter()  # per reason: bad_message, behind_camera
         self.reconstructions = 0
+        self.failures = 0
+        self.views_received = 0
+        self.recent = RecentCounts(WINDOW_S, start=time.monotonic())  # reconstructions
+        self.recent_views = RecentCounts(WINDOW_S, start=time.monotonic())
         self.running = True
         self.busy = False
         self.boundary = CallbackBoundary(self.get_logger())  # every callback's exceptions, by reason
         group = MutuallyExclusiveCallbackGroup()
-        self.object_pub = self.create_publisher(ReconstructedObject, "objects", 10)
+        self.object_pub = self.create_publisher(ReconstructedObject, "objects", qos.OBJECTS)
         self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", qos.LATCHED)
         self.marker_pub = self.create_publisher(MarkerArray, "markers", qos.MARKERS)
-        self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, 50, callback_group=group)
+        self.create_subscription(ObjectObservation, "objects/observations", self.on_observation, qos.OBSERVATIONS, callback_group=group)
         self.create_service(Reconstruct, "~/reconstruct", self.on_reconstruct, callback_group=group)
         self.create_service(SaveMeshes, "~/save_meshes", self.on_save, callback_group=group)
         self.create_service(ListObjects, "~/list_objects", self.on_list, callback_group=group)
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
         self.create_timer(1.0, self.publish_diagnostics, callback_group=group)
         self.worker = threading.Thread(target=self.work, name="reconstruction-worker", daemon=True)
         self.worker.start()
@@ -112,7 +121,7 @@ class ReconstructionNode(Node):
     @boundary("observation")
     def on_observation(self, msg: ObjectObservation) -> None:
         if msg.action == ObjectObservation.ACTION_REMOVE:
-            self.remove(msg.id, msg.header)
+            self.remove(msg.id)
             return
         try:
             points = cloud_to_xyz(msg.cloud)
@@ -132,6 +141,8 @@ class ReconstructionNode(Node):
     def convert_views(self, msg: ObjectObservation) -> list[DepthView]:
         """The message's views; a malformed one is skipped, counted and logged (never fatal)."""
         views = []
+        with self.lock:
+            self.views_received += len(msg.views)
         for index, view in enumerate(msg.views):
             try:
                 views.append(view_from_msg(view, self.params["world_frame"]))
@@ -156,12 +167,11 @@ class ReconstructionNode(Node):
             self.wakeup.notify()
         return True
 
-    def remove(self, obj_id: int, header: Header) -> None:
+    def remove(self, obj_id: int) -> None:
         with self.lock:
             existed = self.objects.pop(obj_id, None) is not None
             self.queue.pop(obj_id, None)
         if existed:
-            self.marker_pub.publish(MarkerArray(markers=delete_markers(self.world_header(header.stamp), obj_id)))
             self.publish_array()
             self.get_logger().info(f"object {obj_id} removed")
 
@@ -184,9 +194,14 @@ class ReconstructionNode(Node):
                 return True
             points, previous = state.points.copy(), state.result
             views = list(state.depth_views) if self.params["use_evidence"] else None
+            stamp = state.stamp
             self.busy = True
         try:
-            self.reconstruct_object(state, points, previous, requested, views)
+            self.reconstruct_object(state, points, previous, requested, views, stamp)
+        except Exception:
+            if self.running:
+                raise  # the boundary counts it
+            return False  # a mesh that outlived close(): its publishers are gone with the node
         finally:
             self.busy = False
         return True
@@ -197,7 +212,7 @@ class ReconstructionNode(Node):
             return not self.queue and not self.busy
 
     def reconstruct_object(self, state: ObjectState, points: np.ndarray, previous: ObjectMesh | None, requested: float,
-                           views: list[DepthView] | None = None) -> None:
+                           views: list[DepthView] | None = None, stamp: Any = None) -> None:
         try:
             result = self.pipeline.run(points, previous, views or None, class_name=state.class_name)
             if not np.isfinite(result.mesh_world.vertices).all():
@@ -206,11 +221,13 @@ class ReconstructionNode(Node):
             self.get_logger().error(f"object {state.id} ({state.class_name}): reconstruction failed: {error}")
             with self.lock:
                 state.status, state.message = ReconstructedObject.STATUS_FAILED, str(error)
+                self.failures += 1
             self.publish_object(state)
             return
         total = time.perf_counter() - requested
         with self.lock:
             state.result, state.status, state.message = result, ReconstructedObject.STATUS_RECONSTRUCTED, ""
+            state.result_stamp = stamp
             state.revision += 1
             state.last_total_s = total
             self.reconstructions += 1
@@ -228,7 +245,8 @@ class ReconstructionNode(Node):
         return Header(stamp=stamp or self.get_clock().now().to_msg(), frame_id=self.params["world_frame"])
 
     def object_message(self, state: ObjectState) -> ReconstructedObject:
-        msg = ReconstructedObject(header=self.world_header(state.stamp), id=state.id, class_name=state.class_name,
+        stamp = state.result_stamp if state.result is not None and state.result_stamp is not None else state.stamp
+        msg = ReconstructedObject(header=self.world_header(stamp), id=state.id, class_name=state.class_name,
                                   status=state.status, status_message=state.message, revision=state.revision,
                                   views_used=state.views)
         result = state.result
@@ -247,44 +265,64 @@ class ReconstructionNode(Node):
 
     def publish_object(self, state: ObjectState) -> None:
         msg = self.object_message(state)
-        state.msg = msg
+        result = state.result
+        markers = [] if result is None else object_markers(
+            msg.header, state.id, state.class_name, result.mesh_object, msg.pose, float(result.frame.extents[2]),
+            f"{state.class_name} #{state.id} ({state.views} views)", self.params["marker_alpha"])
+        with self.lock:
+            state.msg, state.markers = msg, markers
         self.object_pub.publish(msg)
         self.publish_array()
-        if state.result is not None:
-            label = f"{state.class_name} #{state.id} ({state.views} views)"
-            self.marker_pub.publish(MarkerArray(markers=[
-                mesh_marker(msg.header, state.id, state.class_name, state.result.mesh_object, msg.pose, self.params["marker_alpha"]),
-                label_marker(msg.header, state.id, label, msg.pose, float(state.result.frame.extents[2])),
-            ]))
 
     def publish_array(self) -> None:
-        with self.lock:
-            messages = [s.msg for s in self.objects.values() if s.msg is not None]
-        self.array_pub.publish(ReconstructedObjectArray(header=self.world_header(), objects=messages))
+        """objects/array and markers, each with every current object (markers: DELETEALL first)."""
+        with self.publish_lock:  # the worker and the executor publish: a newer snapshot never goes out first
+            with self.lock:
+                states = list(self.objects.values())
+                messages = [s.msg for s in states if s.msg is not None]
+                markers = [s.markers for s in states]
+            header = self.world_header()
+            self.array_pub.publish(ReconstructedObjectArray(header=header, objects=messages))
+            self.marker_pub.publish(full_array(header, markers))
 
     def diagnostic_counts(self) -> dict[str, int]:
-        """Objects, reconstructions, dropped requests and views by reason, callback failures by reason."""
+        """Lifetime counts: objects, reconstructions, failures, dropped requests, queued, views dropped
+        by reason, callback failures by reason (``<callback>_<ExceptionType>``)."""
         with self.lock:
-            counts = {"objects": len(self.objects), "reconstructions": self.reconstructions,
-                      "dropped_requests": self.dropped_requests}
-            counts.update({f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())})
-        counts.update(sorted(self.boundary.snapshot().items()))  # <callback>_<ExceptionType>
+            counts = {"objects": len(self.objects), "reconstructions": self.reconstructions, "failed": self.failures,
+                      "dropped_requests": self.dropped_requests, "queued": len(self.queue),
+                      **{f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())}}
+        counts.update(sorted(self.boundary.snapshot().items()))
         return counts
+
+    def diagnostic_status(self) -> DiagnosticStatus:
+        """Level from the last WINDOW_S seconds: WARN when more than WARN_FRACTION of the
+        reconstructions failed or were dropped (queue full), or of the views were dropped, or when a
+        callback failed; ERROR when every one attempted in a whole window failed (or every view was
+        dropped)."""
+        values = self.diagnostic_counts()
+        with self.lock:
+            dropped_views = sum(self.views_dropped.values())
+            done = {"succeeded": self.reconstructions, "failed": self.failures, "dropped": self.dropped_requests}
+            views = {"received": self.views_received, "kept": max(0, self.views_received - dropped_views), "dropped": dropped_views}
+        now = time.monotonic()
+        recent = self.recent.update(now, {**done, "attempted": done["succeeded"] + done["failed"],
+                                          "callback_failures": self.boundary.total()})
+        faults = (WARN, f"{recent['callback_failures']} callback failures in the last {recent.seconds:.0f} s") \
+            if recent["callback_failures"] else (OK, "")
+        level, why = worst(rate_level(recent, "attempted", "succeeded", ("failed", "dropped"), "reconstructions"),
+                           rate_level(self.recent_views.update(now, views), "received", "kept", ("dropped",), "views"), faults)
+        message = (f"{values['objects']} objects, {values['reconstructions']} reconstructions, {dropped_views} views dropped, "
+                   f"evidence {'on' if self.params['use_evidence'] else 'off'}" + (f"; {why}" if why else ""))
+        status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros", level=bytes([level]), message=message)
+        status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items() if v or k in ("objects", "reconstructions")]
+        return status
 
     @boundary("diagnostics")
     def publish_diagnostics(self) -> None:
         if not self.context.ok():  # a last timer tick while the runner shuts down
             return
-        counts = self.diagnostic_counts()
-        dropped = sum(v for k, v in counts.items() if k.startswith("views_dropped_"))
-        failures = self.boundary.total()
-        status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros",
-                                  level=DiagnosticStatus.WARN if dropped or self.dropped_requests or failures else DiagnosticStatus.OK,
-                                  message=f"{counts['objects']} objects, {counts['reconstructions']} reconstructions, "
-                                          f"{dropped} views dropped, {failures} callback failures, "
-                                          f"evidence {'on' if self.params['use_evidence'] else 'off'}")
-        status.values = [KeyValue(key=k, value=str(v)) for k, v in counts.items()]
-        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status]))
+        self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))
 
     # ---- services ---------------------------------------------------------------------
     @boundary("reconstruct", service=True)

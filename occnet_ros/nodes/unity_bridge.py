@@ -67,8 +67,8 @@ class UnityBridgeNode(Node):
         self.published = 0
         self.boundary = CallbackBoundary(self.get_logger())
         self._array_object = self.boundary.guard("on_array_object", self.on_object)
-        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(ReconstructedObject, "objects", self.boundary.guard("on_object", self.on_object), 10)
+        self.diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", qos.DIAGNOSTICS)
+        self.create_subscription(ReconstructedObject, "objects", self.boundary.guard("on_object", self.on_object), qos.OBJECTS)
         self.create_subscription(ReconstructedObjectArray, "objects/array", self.boundary.guard("on_array", self.on_array), qos.LATCHED)
         scheme = "wss" if settings.tls_cert else "ws"
         self.get_logger().info(f"bridge listening on {scheme}://{settings.host}:{port}" + (" (viewer at /)" if settings.serve_viewer else ""))

@@ -193,3 +193,27 @@ def transform(parent: str, child: str, stamp_s: float, z: float = 0.0):
     t.transform.translation.z = z
     t.transform.rotation.w = 1.0
     return t
+
+
+class StubPipeline:
+    """The reconstruction node's pipeline without the model: an icosphere around the cloud's
+    centre, at once (``monkeypatch.setattr(ReconstructionNode, "_load_pipeline", ...)``);
+    ``fail = True`` makes every run raise."""
+
+    fail = False
+
+    def run(self, points, previous=None, views=None, class_name=""):
+        import numpy as np
+        import trimesh
+
+        from occnet_ros.complete.object_frame import ObjectFrame
+        from occnet_ros.complete.pipeline import ObjectMesh
+
+        if self.fail:
+            raise RuntimeError("model failed (stub)")
+        centre = points.mean(axis=0)
+        sphere = trimesh.creation.icosphere(subdivisions=1, radius=0.1)
+        pose = np.eye(4)
+        pose[:3, 3] = centre
+        return ObjectMesh(sphere.copy().apply_translation(centre), sphere, ObjectFrame(pose, np.full(3, 0.2), 0.0),
+                          watertight=True, points=len(points), timings={})

@@ -103,19 +103,22 @@ def call(node, context, client, request):
 
 
 def exercise_services(node, runner, tmp_path):
-    """list, save (ply), reconstruct now, forget: the replies, and whether a DELETE marker came."""
+    """list, save (ply), reconstruct now, forget: the replies, and whether the markers dropped the
+    forgotten object (an array that starts with DELETEALL and holds none of its markers)."""
     from visualization_msgs.msg import Marker, MarkerArray
 
+    from occnet_ros.nodes import qos
     from occnet_ros.srv import ForgetObject, ListObjects, Reconstruct, SaveMeshes
 
     context = runner.context
-    deletes = []
-    node.create_subscription(MarkerArray, "markers", lambda m: deletes.extend(k for k in m.markers if k.action == Marker.DELETE), 10)
+    arrays = []
+    node.create_subscription(MarkerArray, "markers", arrays.append, qos.MARKERS)
     listed = call(node, context, node.create_client(ListObjects, "/reconstruction/list_objects"), ListObjects.Request())
     saved = call(node, context, node.create_client(SaveMeshes, "/reconstruction/save_meshes"),
                  SaveMeshes.Request(directory=str(tmp_path / "saved"), format="ply"))
     queued = call(node, context, node.create_client(Reconstruct, "/reconstruction/reconstruct"), Reconstruct.Request())
     forgotten = call(node, context, node.create_client(ForgetObject, "/observation/forget_object"),
                      ForgetObject.Request(id=listed.objects[0].id))
-    deleted = spin_until([node], lambda: bool(deletes), timeout=10, context=context)
+    gone = lambda a, i=listed.objects[0].id: a.markers[0].action == Marker.DELETEALL and all(m.id != i for m in a.markers[1:])  # noqa: E731
+    deleted = spin_until([node], lambda: any(gone(a) for a in arrays), timeout=10, context=context)
     return listed, saved, queued, forgotten, deleted

@@ -73,12 +73,37 @@ def test_reconstruct_launch_namespace_arguments_ros2_param_and_topic(tmp_path):
 
 @pytest.mark.parametrize("argument, expected", [("params_file:=/no/such/params.yaml", "'params_file': no such file '/no/such/params.yaml'"),
                                                 ("use_sim_time:=maybe", 'Argument "use_sim_time" provided value "maybe" is not valid'),
-                                                ("log_level:=loud", 'Argument "log_level" provided value "loud" is not valid')])
+                                                ("log_level:=loud", 'Argument "log_level" provided value "loud" is not valid'),
+                                                ("bag_rate:=fast", "launch argument 'bag_rate': 'fast' is not a number")])
 def test_bad_launch_argument_fails_naming_it(argument, expected):
     process = start_launch("reconstruct.launch.py", argument)
     output, _ = process.communicate(timeout=120)
     assert process.returncode != 0 and expected in output, output[-3000:]
     assert "process started" not in output
+
+
+def test_reconstruct_launch_replays_a_bag_on_sim_time(tmp_path):
+    """bag:= adds a replay node that plays the recording into the observation node; with
+    use_sim_time:=true it publishes /clock and the nodes follow it."""
+    from occnet_ros.bags.recorder import record_simulation
+    from occnet_ros.sim.hololens import SimSettings
+
+    bag = record_simulation(tmp_path / "sim.bag", SimSettings(seed=2, num_objects=1, num_frames=12), 12).path
+    process = start_launch("reconstruct.launch.py", f"bag:={bag}", "bag_rate:=0.1", "use_sim_time:=true", "use_bridge:=false",
+                           f"params_file:={params_file(tmp_path)}", "device:=cpu")
+    try:
+        sim_time = ros2_until(["param", "get", "--no-daemon", "/observation", "use_sim_time"], lambda r: "True" in r.stdout)
+        assert sim_time.stdout.strip() == "Boolean value is: True", (sim_time.stdout, sim_time.stderr)
+        clock = ros2_until(["topic", "echo", "--once", "--timeout", "20", "--no-daemon", "/clock"], lambda r: "sec:" in r.stdout, timeout=60)
+        assert "sec: 1704067" in clock.stdout, clock.stdout  # the recording's time (2024-01-01), not the wall clock
+        observed = ros2_until(["topic", "echo", "--once", "--timeout", "20", "--no-daemon", "--field", "class_name",
+                               "/objects/observations"],
+                              lambda r: r.stdout.strip() not in ("", "---"), timeout=120)
+        assert observed.stdout.strip().strip("-").strip(), (observed.stdout, observed.stderr)
+    finally:
+        code, output = stop_launch(process)
+    assert code == 0, output[-4000:]
+    assert "replay" in output and "Traceback" not in output, output[-4000:]
 
 
 def test_invalid_parameter_in_params_file_fails_naming_it(tmp_path):

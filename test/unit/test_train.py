@@ -32,6 +32,28 @@ def test_training_lowers_loss_and_resumes(tmp_path):
     assert 0.0 < best.settings.threshold < 1.0 and best.settings.input_points == 200
 
 
+def test_training_in_chunks_resumes_exactly(tmp_path):
+    """Two chunks of 3 steps (the first ends mid-epoch) give the weights of one run of 6 steps."""
+    import torch
+
+    config = tiny_config(tmp_path, 6)
+    config["train"].update(batch_size=2, lr_schedule="cosine", warmup_steps=2, validate_every=3)  # 2 batches per epoch
+    whole = train({**config, "train": {**config["train"], "out_dir": str(tmp_path / "whole")}})
+    chunked = {**config, "train": {**config["train"], "out_dir": str(tmp_path / "chunked"), "chunk_steps": 3}}
+    first, second = train(chunked), train(chunked)
+    assert (first["step"], first["chunk"], second["step"], second["chunk"]) == (3, 1, 6, 2)
+    a, b = read_checkpoint(tmp_path / "whole" / "last.pt"), read_checkpoint(tmp_path / "chunked" / "last.pt")
+    assert (a["epoch"], a["epoch_batches"]) == (b["epoch"], b["epoch_batches"]) == (2, 2)
+    for name, tensor in a["state_dict"].items():
+        assert torch.allclose(tensor, b["state_dict"][name], atol=1e-6), name
+    assert whole["loss"] == pytest.approx(second["loss"], rel=1e-5)
+    chunks = [json.loads(line) for line in (tmp_path / "chunked" / "chunks.jsonl").read_text().splitlines()]
+    assert [(c["chunk"], c["first_step"], c["last_step"]) for c in chunks] == [(1, 0, 3), (2, 3, 6)]
+    assert chunks[1]["val_iou"] is not None and chunks[1]["device"] == "cpu"
+    metrics = [json.loads(line) for line in (tmp_path / "chunked" / "metrics.jsonl").read_text().splitlines()]
+    assert [(m["step"], m["chunk"]) for m in metrics] == [(3, 1), (6, 2)]
+
+
 def test_distributed_training_with_gloo(tmp_path):
     config = tiny_config(tmp_path, 4, out="ddp")
     config["train"].update(validate_every=2, batch_size=2)  # 4 records: 2 per process
