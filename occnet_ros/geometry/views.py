@@ -20,6 +20,7 @@ import numpy as np
 
 VIEW_KEYS = ("depth", "mask", "K", "world_from_camera")
 RIGID_TOLERANCE = 1e-3
+IDENTITY, LAST_ROW = np.eye(3), np.array([0.0, 0.0, 0.0, 1.0])
 # Line-of-sight samples lie this far (canonical box units) in front of an observed point: beyond
 # the ToF noise and TSDF band (about 0.03 at fill 0.8), up to half the box.
 LINE_OF_SIGHT_OFFSETS = (0.03, 0.5)
@@ -76,8 +77,9 @@ def check_pose(pose: np.ndarray, name: str = "world_from_camera") -> np.ndarray:
     if not np.isfinite(pose).all():
         raise ViewError(f"{name} holds NaN or inf")
     rotation = pose[:3, :3]
-    rigid = np.allclose(rotation @ rotation.T, np.eye(3), atol=RIGID_TOLERANCE) and np.linalg.det(rotation) > 0
-    if not rigid or not np.allclose(pose[3], [0, 0, 0, 1], atol=RIGID_TOLERANCE):
+    # np.allclose's test (atol + its default rtol 1e-5), without its overhead: a view per instance per frame
+    rigid = bool(np.all(np.abs(rotation @ rotation.T - IDENTITY) <= RIGID_TOLERANCE + 1e-5 * IDENTITY)) and np.linalg.det(rotation) > 0
+    if not rigid or not bool(np.all(np.abs(pose[3] - LAST_ROW) <= RIGID_TOLERANCE + 1e-5 * LAST_ROW)):
         raise ViewError(f"{name} is not a rigid transform (rotation must be orthonormal with det +1)")
     return pose
 
@@ -96,8 +98,9 @@ def make_view(depth: np.ndarray, mask: np.ndarray, k: np.ndarray, world_from_cam
             raise ViewError(f"{name}: depth holds negative values (metres, 0 for no return)")
     if np.isinf(depth).any():
         raise ViewError(f"{name}: depth holds inf")
+    depth[np.isnan(depth)] = 0.0  # depth is astype's copy
     return DepthView(
-        np.nan_to_num(depth, nan=0.0), mask.astype(bool), check_intrinsics(k, f"{name}: K"),
+        depth, mask.astype(bool), check_intrinsics(k, f"{name}: K"),
         check_pose(world_from_camera, f"{name}: world_from_camera"),
     )
 

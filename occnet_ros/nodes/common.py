@@ -1,14 +1,11 @@
-"""Node plumbing shared by all occnet_ros nodes: parameters from specs, callbacks as boundaries, a safe main()."""
+"""Node plumbing shared by all occnet_ros nodes: parameters from specs, a safe main() (callbacks as
+boundaries: ``occnet_ros.nodes.boundary``)."""
 
 from __future__ import annotations
 
-import functools
 import signal
 import sys
 import threading
-import time
-import traceback
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +17,6 @@ from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from occnet_ros.nodes.parameters import Param
-
-LOG_PERIOD_S = 30.0  # a callback failure's reason is logged once, then at most once per this period
 
 
 class ConfigurationError(RuntimeError):
@@ -71,43 +66,6 @@ def declare_parameters(node: Node, specs: tuple[Param, ...], mutable: set[str] |
 
     node.add_on_set_parameters_callback(on_set)
     return values
-
-
-class CallbackBoundary:
-    """Counts failures by reason and logs each reason once, then once per ``period_s``."""
-
-    def __init__(self, logger: Any, period_s: float = LOG_PERIOD_S) -> None:
-        self.logger = logger
-        self.period_s = period_s
-        self.counts: Counter[str] = Counter()
-        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, count then)
-
-    def record(self, reason: str, detail: str, error: BaseException | None = None) -> None:
-        """Count one failure; log it when the reason is new or its log period has passed."""
-        self.counts[reason] += 1
-        now = time.monotonic()
-        last = self._logged.get(reason)
-        if last is None:
-            where = "".join(traceback.format_exception(error)[-3:]).rstrip() if error is not None else ""
-            self.logger.error(f"{reason}: {detail} (skipped; further '{reason}' logged every {self.period_s:.0f} s)"
-                              + (f"\n{where}" if where else ""))
-        elif now - last[0] >= self.period_s:
-            self.logger.warning(f"{reason}: {self.counts[reason] - last[1]} more since the last report, latest: {detail}")
-        else:
-            return
-        self._logged[reason] = (now, self.counts[reason])
-
-    def guard(self, name: str, callback: Callable[..., None]) -> Callable[..., None]:
-        """``callback`` that never raises: an exception is recorded as ``<name>_<ExceptionType>``."""
-
-        @functools.wraps(callback)
-        def guarded(*args: Any) -> None:
-            try:
-                callback(*args)
-            except Exception as error:  # the boundary: one message must not kill the node
-                self.record(f"{name}_{type(error).__name__}", str(error)[:300], error)
-
-        return guarded
 
 
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2) -> int:

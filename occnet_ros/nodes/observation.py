@@ -25,6 +25,7 @@ from std_srvs.srv import Trigger
 
 from occnet_ros.msg import ObjectObservation, Segmentation
 from occnet_ros.nodes import parameters, qos
+from occnet_ros.nodes.boundary import CallbackBoundary, boundary
 from occnet_ros.nodes.camera_models import CameraModel
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
@@ -33,7 +34,7 @@ from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.nodes.segmentation_inputs import SegmentationInput
 from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
-from occnet_ros.observe.guard import FaultLog, InputRejected, SequenceGaps, StampGate, StampJumpWatch, bound_class_name, boundary, objects_to_retire
+from occnet_ros.observe.guard import InputRejected, SequenceGaps, StampGate, StampJumpWatch, bound_class_name, objects_to_retire
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
 from occnet_ros.observe.sync import ApproximateTimeMatcher
 from occnet_ros.srv import ForgetObject
@@ -58,7 +59,7 @@ class ObservationNode(ObservationDiagnostics, Node):
         self.skipped: Counter = Counter()
         self.frames_processed = 0
         self.gate = StampGate(p["max_stamp_jump_s"])
-        self.faults = FaultLog()
+        self.boundary = CallbackBoundary(self.get_logger())  # every callback's exceptions, by reason
         self.gaps = SequenceGaps()
         self.arrived = [0, 0, 0]  # depth, camera_info, segmentation messages that reached a callback
         self.matched = 0  # frames the synchroniser completed
@@ -137,7 +138,7 @@ class ObservationNode(ObservationDiagnostics, Node):
                 callback_group=self.input_group,
             )
 
-    @boundary("input", frame=True)
+    @boundary("input", on_failure="frame_failed")
     def _on_input(self, index: int, msg, info=None) -> None:
         self.note_arrival(index, info)
         self.watch_stamp(msg, index)
@@ -145,11 +146,12 @@ class ObservationNode(ObservationDiagnostics, Node):
         if matched is not None:
             self.on_matched(*matched)
 
-    @boundary("input", frame=True)
+    @boundary("input", on_failure="frame_failed")
     def _on_filter_input(self, msg, index: int, sub) -> None:
         self.note_arrival(index, sub.last_info)
         self.watch_stamp(msg, index)
 
+    @boundary("match", on_failure="frame_failed")
     def on_matched(self, depth: Image, info: CameraInfo, *segmentation_msgs) -> None:
         """Depth, camera info and the segmentation input's messages of one stamp."""
         try:
@@ -181,10 +183,6 @@ class ObservationNode(ObservationDiagnostics, Node):
             self.pending.clear()
             self.time_reset_due = True
 
-    @property
-    def stamp_resets(self) -> int:
-        return self.stamp_jumps.resets
-
     def reset_time(self) -> None:
         """On the processing side (pending_lock held): forget the stamp order. Objects stay."""
         self.time_reset_due = False
@@ -205,7 +203,7 @@ class ObservationNode(ObservationDiagnostics, Node):
             if self.arrived[other] == 0:
                 self.note(reason, f"depth frame {self.arrived[0]} but no {topic} message has arrived yet")
 
-    @boundary("frame", frame=True)
+    @boundary("frame", on_failure="frame_failed")
     def on_frame(self, depth: Image, info: CameraInfo, segmentation: Segmentation) -> None:
         """Queue a matched frame; the processing timer takes it (inputs never wait on processing)."""
         self.matched += 1
@@ -241,7 +239,7 @@ class ObservationNode(ObservationDiagnostics, Node):
                 self.skip("pose_unavailable", f"{world} <- {dropped[1].header.frame_id}")
         return None
 
-    @boundary("process", frame=True)
+    @boundary("process", on_failure="frame_failed")
     def process_pending(self) -> None:
         for _ in range(FRAMES_PER_TICK):
             chosen = self.next_frame()
@@ -255,7 +253,7 @@ class ObservationNode(ObservationDiagnostics, Node):
             except ValueError as error:
                 self.skip("bad_input", str(error))
             except Exception as error:  # noqa: BLE001 - one frame's failure must not stop the next
-                self.fault("frame", error, True)
+                self.frame_failed(self.boundary.failed("frame", error))
 
     @property
     def last_stamp(self) -> float:

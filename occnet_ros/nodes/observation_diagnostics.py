@@ -8,7 +8,6 @@ Lifetime counts are the values; a key is there only when it says something (no z
 from __future__ import annotations
 
 import time
-import traceback
 from collections import Counter
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
@@ -60,18 +59,18 @@ class ObservationDiagnostics:
         else:
             self.get_logger().warning(text, throttle_duration_sec=2.0)
 
-    def fault(self, callback: str, error: Exception, frame: bool) -> None:
+    @property
+    def stamp_resets(self) -> int:
+        return self.stamp_jumps.resets
+
+    def frame_failed(self, reason: str) -> None:
+        """A frame lost to an exception (counted by reason in ``self.boundary``): one dropped frame."""
         with self.count_lock:
-            reason, first = self.faults.record(callback, error)
-            self.skipped[reason] += 1
-            self.dropped_frames += int(frame)
-        if first:
-            self.get_logger().error(f"{callback} callback failed ({reason}), going on: {error}\n{traceback.format_exc()}")
-        else:
-            self.get_logger().error(f"{callback} callback failed ({reason}): {error}", throttle_duration_sec=2.0)
+            self.dropped_frames += 1
 
     def diagnostic_counts(self) -> dict[str, int]:
         counts = Counter(self.skipped)
+        counts.update(self.boundary.snapshot())  # callback exceptions: <callback>_<ExceptionType>
         if self.matcher is not None:
             counts.update({f"sync_{k}": v for k, v in self.matcher.dropped.items()})
         if isinstance(self.poses, TopicPoses) and self.poses.wrong_frame:

@@ -85,7 +85,8 @@ OBSERVATION = (
     Param("retire_after_s", 120.0, "Objects unseen for this long are retired; 0 = never.", 0.0, 1e9),
     Param("reconstruct_every_views", 2, "Request a reconstruction after this many new views of an object.", 1, 1000),
     Param("reconstruct_period_s", 0.0, "Also request one for every updated object at this period; 0 = off.", 0.0, 3600.0),
-    Param("outlier_neighbors", 12, "Statistical outlier removal per view: neighbours considered; 0 = off.", 0, 1000),
+    Param("outlier_neighbors", 12, "Statistical outlier removal per view: neighbours considered (the nearest of the pixels in a window around each point, "
+          "which flying pixels at depth edges are far from); 0 = off.", 0, 1000),
     Param("outlier_std_ratio", 2.5, "Statistical outlier removal: distance threshold in standard deviations.", 0.1, 100.0),
     Param("mask_erosion_px", 1, "Drop this many border pixels of every instance mask (segmenter errors, mixed depth).", 0, 20),
     Param("cluster_radius_m", 0.03, "Keep only the largest group of an instance's points connected through occupied voxels "

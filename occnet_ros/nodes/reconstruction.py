@@ -2,8 +2,12 @@
 
 Reconstruction runs on a worker thread fed by a bounded, latest-request-wins queue (one
 entry per object), so the executor that receives observations never blocks. A failure of
-one object is logged with its id and marks it FAILED; the others go on. Diagnostics levels come
-from the last few seconds (observe/rates.py), the values are lifetime counts.
+one object is logged with its id and marks it FAILED; the others go on. Every callback (the
+observation subscription, the services, the diagnostics timer, each step of the worker loop) is a
+boundary (``occnet_ros.nodes.boundary``): an exception is logged once per reason, then
+rate-limited, counted by reason (``<callback>_<ExceptionType>``) on ``/diagnostics``, a service
+answers failure with the reason, and the node goes on. Diagnostics levels come from the last few
+seconds (observe/rates.py), the values are lifetime counts.
 """
 
 from __future__ import annotations
@@ -33,10 +37,11 @@ from occnet_ros.geometry.views import DepthView, ViewError
 from occnet_ros.model.checkpoint import CheckpointError, default_checkpoint
 from occnet_ros.msg import ObjectObservation, ObjectSummary, ReconstructedObject, ReconstructedObjectArray, StageTimings
 from occnet_ros.nodes import parameters, qos
+from occnet_ros.nodes.boundary import CallbackBoundary, boundary
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import cloud_to_xyz, matrix_to_pose, mesh_to_msg, view_from_msg
 from occnet_ros.nodes.markers import full_array, object_markers
-from occnet_ros.observe.rates import WINDOW_S, RecentCounts, rate_level, worst
+from occnet_ros.observe.rates import OK, WARN, WINDOW_S, RecentCounts, rate_level, worst
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
 
@@ -81,6 +86,7 @@ class ReconstructionNode(Node):
         self.recent_views = RecentCounts(WINDOW_S, start=time.monotonic())
         self.running = True
         self.busy = False
+        self.boundary = CallbackBoundary(self.get_logger())  # every callback's exceptions, by reason
         group = MutuallyExclusiveCallbackGroup()
         self.object_pub = self.create_publisher(ReconstructedObject, "objects", qos.OBJECTS)
         self.array_pub = self.create_publisher(ReconstructedObjectArray, "objects/array", qos.LATCHED)
@@ -112,6 +118,7 @@ class ReconstructionNode(Node):
         return ObjectPipeline(reconstructor, post)
 
     # ---- inputs -----------------------------------------------------------------------
+    @boundary("observation")
     def on_observation(self, msg: ObjectObservation) -> None:
         if msg.action == ObjectObservation.ACTION_REMOVE:
             self.remove(msg.id)
@@ -170,28 +177,34 @@ class ReconstructionNode(Node):
 
     # ---- worker -----------------------------------------------------------------------
     def work(self) -> None:
-        while True:
-            with self.wakeup:
-                while self.running and not self.queue:
-                    self.wakeup.wait(timeout=0.5)
-                if not self.running:
-                    return
-                obj_id, requested = self.queue.popitem(last=False)
-                state = self.objects.get(obj_id)
-                if state is None:
-                    continue
-                points, previous = state.points.copy(), state.result
-                views = list(state.depth_views) if self.params["use_evidence"] else None
-                stamp = state.stamp
-                self.busy = True
-            try:
-                self.reconstruct_object(state, points, previous, requested, views, stamp)
-            except Exception:
-                if self.running:
-                    raise
-                return  # a mesh that outlived close(): its publishers are gone with the node
-            finally:
-                self.busy = False
+        while self.work_once() is not False:  # None: that step failed (counted); the loop goes on
+            pass
+
+    @boundary("worker")
+    def work_once(self) -> bool:
+        """One request from the queue (or a wait for one); False once the node closes."""
+        with self.wakeup:
+            while self.running and not self.queue:
+                self.wakeup.wait(timeout=0.5)
+            if not self.running:
+                return False
+            obj_id, requested = self.queue.popitem(last=False)
+            state = self.objects.get(obj_id)
+            if state is None:
+                return True
+            points, previous = state.points.copy(), state.result
+            views = list(state.depth_views) if self.params["use_evidence"] else None
+            stamp = state.stamp
+            self.busy = True
+        try:
+            self.reconstruct_object(state, points, previous, requested, views, stamp)
+        except Exception:
+            if self.running:
+                raise  # the boundary counts it
+            return False  # a mesh that outlived close(): its publishers are gone with the node
+        finally:
+            self.busy = False
+        return True
 
     @property
     def idle(self) -> bool:
@@ -272,33 +285,47 @@ class ReconstructionNode(Node):
             self.array_pub.publish(ReconstructedObjectArray(header=header, objects=messages))
             self.marker_pub.publish(full_array(header, markers))
 
+    def diagnostic_counts(self) -> dict[str, int]:
+        """Lifetime counts: objects, reconstructions, failures, dropped requests, queued, views dropped
+        by reason, callback failures by reason (``<callback>_<ExceptionType>``)."""
+        with self.lock:
+            counts = {"objects": len(self.objects), "reconstructions": self.reconstructions, "failed": self.failures,
+                      "dropped_requests": self.dropped_requests, "queued": len(self.queue),
+                      **{f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())}}
+        counts.update(sorted(self.boundary.snapshot().items()))
+        return counts
+
     def diagnostic_status(self) -> DiagnosticStatus:
         """Level from the last WINDOW_S seconds: WARN when more than WARN_FRACTION of the
-        reconstructions failed or were dropped (queue full), or of the views were dropped; ERROR
-        when every one attempted in a whole window failed (or every view was dropped)."""
+        reconstructions failed or were dropped (queue full), or of the views were dropped, or when a
+        callback failed; ERROR when every one attempted in a whole window failed (or every view was
+        dropped)."""
+        values = self.diagnostic_counts()
         with self.lock:
             dropped_views = sum(self.views_dropped.values())
             done = {"succeeded": self.reconstructions, "failed": self.failures, "dropped": self.dropped_requests}
-            values = {"objects": len(self.objects), "reconstructions": self.reconstructions, "failed": self.failures,
-                      "dropped_requests": self.dropped_requests, "queued": len(self.queue),
-                      **{f"views_dropped_{k}": v for k, v in sorted(self.views_dropped.items())}}
             views = {"received": self.views_received, "kept": max(0, self.views_received - dropped_views), "dropped": dropped_views}
         now = time.monotonic()
-        recent = self.recent.update(now, {**done, "attempted": done["succeeded"] + done["failed"]})
+        recent = self.recent.update(now, {**done, "attempted": done["succeeded"] + done["failed"],
+                                          "callback_failures": self.boundary.total()})
+        faults = (WARN, f"{recent['callback_failures']} callback failures in the last {recent.seconds:.0f} s") \
+            if recent["callback_failures"] else (OK, "")
         level, why = worst(rate_level(recent, "attempted", "succeeded", ("failed", "dropped"), "reconstructions"),
-                           rate_level(self.recent_views.update(now, views), "received", "kept", ("dropped",), "views"))
+                           rate_level(self.recent_views.update(now, views), "received", "kept", ("dropped",), "views"), faults)
         message = (f"{values['objects']} objects, {values['reconstructions']} reconstructions, {dropped_views} views dropped, "
                    f"evidence {'on' if self.params['use_evidence'] else 'off'}" + (f"; {why}" if why else ""))
         status = DiagnosticStatus(name=f"{self.get_name()}: reconstruction", hardware_id="occnet_ros", level=bytes([level]), message=message)
         status.values = [KeyValue(key=k, value=str(v)) for k, v in values.items() if v or k in ("objects", "reconstructions")]
         return status
 
+    @boundary("diagnostics")
     def publish_diagnostics(self) -> None:
         if not self.context.ok():  # a last timer tick while the runner shuts down
             return
         self.diagnostics.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[self.diagnostic_status()]))
 
     # ---- services ---------------------------------------------------------------------
+    @boundary("reconstruct", service=True)
     def on_reconstruct(self, request, response):
         ids = list(request.ids) or list(self.objects)
         response.queued_ids = [i for i in ids if self.enqueue(i)]
@@ -307,6 +334,7 @@ class ReconstructionNode(Node):
         response.message = f"queued {len(response.queued_ids)}" + (f"; unknown ids {missing}" if missing else "")
         return response
 
+    @boundary("save_meshes", service=True)
     def on_save(self, request, response):
         fmt = request.format or "ply"
         if fmt not in MESH_FORMATS:
@@ -328,6 +356,7 @@ class ReconstructionNode(Node):
         response.message = f"saved {len(response.files)} meshes to {directory}" + (f"; unknown ids {unknown}" if unknown else "")
         return response
 
+    @boundary("list_objects", service=True)
     def on_list(self, request, response):
         with self.lock:
             for s in self.objects.values():

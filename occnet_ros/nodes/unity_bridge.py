@@ -1,7 +1,7 @@
 """Unity bridge node: forwards reconstructed objects to WebSocket clients (docs/bridge_protocol.md).
 
 Every callback is a boundary: an exception from one message is counted by reason, logged once
-per reason (then at most once per ``common.LOG_PERIOD_S`` with the count), and the node goes on. A mesh
+per reason (then at most once per ``boundary.LOG_PERIOD_S`` with the count), and the node goes on. A mesh
 the wire cannot carry (a bad triangle index, a non-finite vertex) is a counted skip
 (``bad_mesh``); a class name over 255 bytes is truncated on a UTF-8 boundary and counted. The
 counts and the server's statistics go to ``/diagnostics``.
@@ -20,7 +20,8 @@ from std_msgs.msg import Header
 from occnet_ros.bridge.protocol import MeshUpdate, ProtocolError
 from occnet_ros.msg import ReconstructedObject, ReconstructedObjectArray
 from occnet_ros.nodes import parameters, qos
-from occnet_ros.nodes.common import CallbackBoundary, ConfigurationError, declare_parameters, run_node
+from occnet_ros.nodes.boundary import CallbackBoundary
+from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import mesh_arrays_from_msg
 
 DIAGNOSTICS_PERIOD_S = 2.0
@@ -101,7 +102,7 @@ class UnityBridgeNode(Node):
 
     def diagnostic_counts(self) -> dict[str, int]:
         """Skips and failures by reason (callback boundary) plus the server's hostile-input counters."""
-        counts = dict(self.boundary.counts)
+        counts = self.boundary.snapshot()
         stats = self.server.stats
         for key in ("class_names_truncated", "bad_frames", "bad_tokens", "token_throttled", "evicted", "evicted_stalled",
                     "replaced", "refused", "paths_too_long", "dropped_too_large"):
@@ -111,7 +112,7 @@ class UnityBridgeNode(Node):
 
     def publish_diagnostics(self) -> None:
         counts = self.diagnostic_counts()
-        failures = sum(self.boundary.counts.values())
+        failures = self.boundary.total()
         status = DiagnosticStatus(name=f"{self.get_name()}: unity_bridge", hardware_id="occnet_ros",
                                   level=DiagnosticStatus.OK if not failures else DiagnosticStatus.WARN,
                                   message=f"{len(self.server.clients)} clients, {self.published} meshes published, {failures} skipped")

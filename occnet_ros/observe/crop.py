@@ -10,7 +10,7 @@ Pure numpy, no ROS.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -108,6 +108,10 @@ def crop_view(
     if depth.ndim != 2 or mask.shape != depth.shape:
         raise ViewError(f"depth {depth.shape} and mask {mask.shape} must be 2-D of one size")
     window = crop_window(mask, margin, min_margin_px, max_side)
-    depth = np.nan_to_num(depth.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    crop, crop_mask = window.take_view(depth, mask)
+    # only the window's pixels are cleaned (NaN / inf -> 0 = no return), not the whole frame
+    rows = slice(window.top, window.top + window.stride * window.height)
+    cols = slice(window.left, window.left + window.stride * window.width)
+    part = depth[rows, cols].astype(np.float32)  # a copy
+    part[~np.isfinite(part)] = 0.0
+    crop, crop_mask = replace(window, top=0, left=0).take_view(part, mask[rows, cols])
     return make_view(crop, crop_mask, window.k(np.asarray(k, dtype=np.float64)), world_from_camera)

@@ -1,7 +1,8 @@
 """One depth frame + instance mask + camera pose -> per-instance world-frame views.
 
 Vectorised numpy: depth is back-projected once, pixels are grouped by instance id with one
-sort, each instance's points are downsampled and cleaned. Skips are counted by reason.
+sort, each instance's points are cleaned (outliers on the image's pixel grid), downsampled and
+cut to their largest connected group. Skips are counted by reason.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.spatial import cKDTree
 
 from occnet_ros.geometry.camera import Intrinsics, backproject, project, transform_points
 from occnet_ros.geometry.views import DepthView, ViewError
@@ -70,26 +70,66 @@ def packed_voxels(points: np.ndarray, size: float) -> tuple[np.ndarray, np.ndarr
     cells -= cells.min(axis=0) - 1
     dims = cells.max(axis=0) + 2
     strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)
-    return cells @ strides, strides
+    return cells[:, 0] * strides[0] + cells[:, 1] * strides[1] + cells[:, 2], strides  # integer matmul has no BLAS
 
 
 def voxel_downsample(points: np.ndarray, voxel: float) -> np.ndarray:
-    """One point (the mean) per occupied voxel."""
+    """One point (the mean) per occupied voxel, in voxel-key order (one stable sort and a
+    reduceat: the sums add each voxel's points in input order, as bincount would)."""
     if voxel <= 0 or len(points) == 0:
         return points
     keys, _ = packed_voxels(points, voxel)
-    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
-    sums = np.stack([np.bincount(inverse, weights=points[:, axis], minlength=len(counts)) for axis in range(3)], axis=1)
-    return sums / counts[:, None]
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    sums = np.add.reduceat(points[order].astype(np.float64, copy=False), starts, axis=0)
+    return sums / np.diff(np.append(starts, len(keys)))[:, None]
 
 
-def remove_outliers(points: np.ndarray, neighbors: int, std_ratio: float) -> np.ndarray:
-    """Statistical outlier removal: drop points whose mean neighbour distance is unusually large."""
-    if neighbors <= 0 or len(points) <= neighbors:
-        return points
-    distances, _ = cKDTree(points).query(points, k=neighbors + 1, workers=1)
-    mean = distances[:, 1:].mean(axis=1)
-    return points[mean <= mean.mean() + std_ratio * mean.std()]
+def outlier_window(neighbors: int) -> int:
+    """Half side of the pixel window whose (2w + 1)^2 - 1 pixels offer at least twice ``neighbors``."""
+    return int(np.ceil((np.sqrt(2 * neighbors + 1) - 1) / 2))
+
+
+def pixel_outliers(points: np.ndarray, pixel: np.ndarray, width: int, neighbors: int, std_ratio: float) -> np.ndarray:
+    """Statistical outlier removal on a depth image's points: keep-mask of ``points`` (N, 3),
+    the camera points of flat pixel indices ``pixel`` of an image ``width`` wide.
+
+    A point's neighbour distance is the mean 3-D distance to its ``neighbors`` nearest among
+    the other points of the (2w + 1)^2 pixel window around it (w from ``outlier_window``: twice
+    as many candidates as neighbours); a point is an outlier when that distance is over the mean
+    plus ``std_ratio`` standard deviations, or when no other point is in its window. Flying
+    pixels at depth edges lie between the object and what is behind it, far from their image
+    neighbours. The image gives every point its candidates, so this costs a few vectorised
+    gathers per window offset instead of a k-d tree query per point (5x less at 320x288), and
+    the window scales with the range as the pixel footprint does.
+    """
+    count = len(points)
+    if neighbors <= 0 or count <= neighbors:
+        return np.ones(count, dtype=bool)
+    w = outlier_window(neighbors)
+    v, u = np.divmod(pixel, width)
+    top, left = v.min() - w, u.min() - w
+    side = u.max() - left + 1 + w
+    flat = (v - top) * side + (u - left)  # in a padded window around the points: neighbours never wrap
+    planes = np.full((3, (v.max() - top + 1 + w) * side), np.nan, dtype=np.float32)
+    planes[:, flat] = points.T
+    offsets = np.array([dv * side + du for dv in range(-w, w + 1) for du in range(-w, w + 1) if dv or du])
+    around = flat[:, None] + offsets[None, :]  # (N, offsets): one gather per axis for all offsets
+    squared = np.zeros(around.shape, dtype=np.float32)
+    for axis in range(3):
+        delta = np.take(planes[axis], around) - planes[axis][flat, None]
+        squared += delta * delta  # NaN: no point there
+    # a sort of each short row beats np.partition here; NaN sorts last
+    nearest = np.sqrt(np.sort(squared, axis=1)[:, :neighbors])
+    found = ~np.isnan(nearest)
+    seen = found.sum(axis=1)
+    mean = np.where(found, nearest, 0.0).sum(axis=1) / np.maximum(seen, 1)
+    usable = seen > 0
+    if not usable.any():
+        return usable
+    threshold = mean[usable].mean() + std_ratio * mean[usable].std()
+    return usable & (mean <= threshold)
 
 
 def erode_instances(ids: np.ndarray, iterations: int) -> np.ndarray:
@@ -112,22 +152,45 @@ def erode_instances(ids: np.ndarray, iterations: int) -> np.ndarray:
 HALF_NEIGHBOURS = np.array([o for o in np.ndindex(3, 3, 3) if o > (1, 1, 1)], dtype=np.int64) - 1
 
 
+DENSE_CLUSTER_CELLS = 1 << 22  # voxel grids up to this many cells are labelled densely (4 MB of bool)
+
+
 def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:
     """The largest group of points connected through occupied voxels of side ``radius``
     (26-neighbours): gaps under ``radius`` always join, gaps over 2 * sqrt(3) * radius never do.
 
     A segmenter's mask border spills onto the background (dilated masks, flying pixels); those
     points lie across a depth jump from the object and form separate groups, which would
-    stretch the object's canonical box and ruin the completion. Voxel connectivity costs a few
-    searchsorted calls on the occupied voxels instead of every point pair within the radius.
+    stretch the object's canonical box and ruin the completion. Voxel connectivity is one
+    scipy.ndimage.label over the object's voxel grid (a sparse graph of the occupied voxels
+    when that grid would be huge) instead of every point pair within the radius. Ties go to
+    the group with the lowest voxel key either way.
     """
     if radius <= 0 or len(points) < 3:
         return points
+    cells = np.floor(points / radius).astype(np.int64)
+    cells -= cells.min(axis=0) - 1
+    dims = cells.max(axis=0) + 2
+    if float(np.prod(dims.astype(np.float64))) <= DENSE_CLUSTER_CELLS:
+        from scipy import ndimage
+
+        grid = np.zeros(tuple(dims), dtype=bool)
+        grid[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+        labels, _ = ndimage.label(grid, structure=np.ones((3, 3, 3), dtype=bool))
+        point_labels = labels[cells[:, 0], cells[:, 1], cells[:, 2]]
+    else:
+        point_labels = sparse_voxel_labels(cells, dims)
+    return points[point_labels == np.bincount(point_labels).argmax()]
+
+
+def sparse_voxel_labels(cells: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Connected-component label of each point's voxel (26-neighbours) from a sparse graph of the
+    occupied voxels (``cells`` start at 1 with a spare layer, so neighbour keys never wrap)."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
-    keys, strides = packed_voxels(points, radius)
-    voxels, inverse = np.unique(keys, return_inverse=True)
+    strides = np.array([dims[1] * dims[2], dims[2], 1], dtype=np.int64)
+    voxels, inverse = np.unique(cells @ strides, return_inverse=True)
     rows, cols = [], []
     for step in HALF_NEIGHBOURS @ strides:
         position = np.searchsorted(voxels, voxels + step).clip(max=len(voxels) - 1)
@@ -137,8 +200,7 @@ def largest_cluster(points: np.ndarray, radius: float) -> np.ndarray:
     rows, cols = np.concatenate(rows), np.concatenate(cols)
     graph = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(voxels), len(voxels)))
     _, labels = connected_components(graph, directed=False)
-    point_labels = labels[inverse.reshape(-1)]
-    return points[point_labels == np.bincount(point_labels).argmax()]
+    return labels[inverse.reshape(-1)]
 
 
 def mask_in_depth_camera(
@@ -251,11 +313,12 @@ def split_instances(
         ids_depth = np.zeros(depth_m.size, dtype=np.int64)  # the mask as resampled into the depth camera
         ids_depth[pixel] = ids
         ids_depth = ids_depth.reshape(depth_m.shape)
-        points, ids = points[ids > 0], ids[ids > 0]
+        points, ids, pixel = points[ids > 0], ids[ids > 0], pixel[ids > 0]
     order = np.argsort(ids, kind="stable")
-    ids, points = ids[order], points[order]
+    ids, points, pixel = ids[order], points[order], pixel[order]
     unique, starts = np.unique(ids, return_index=True)
     groups = dict(zip(unique.tolist(), np.split(points, starts[1:]) if len(unique) else []))
+    group_pixels = dict(zip(unique.tolist(), np.split(pixel, starts[1:]) if len(unique) else []))
     camera_position = cam_to_world[:3, 3].copy()
     skip = set(settings.skip_classes)
     view_depth, view_ids, view_intrinsics = depth_m, ids_depth, intrinsics
@@ -281,8 +344,11 @@ def split_instances(
         if reason:
             result.skipped[reason] += 1
             continue
-        cam_points = voxel_downsample(groups[info.id], settings.voxel_size_m)
-        cam_points = remove_outliers(cam_points, settings.outlier_neighbors, settings.outlier_std_ratio)
+        cam_points = groups[info.id]
+        if settings.outlier_neighbors > 0:  # on the image's pixels, before they are merged into voxels
+            cam_points = cam_points[pixel_outliers(cam_points, group_pixels[info.id], depth_m.shape[1],
+                                                   settings.outlier_neighbors, settings.outlier_std_ratio)]
+        cam_points = voxel_downsample(cam_points, settings.voxel_size_m)
         cam_points = largest_cluster(cam_points, settings.cluster_radius_m)
         if len(cam_points) > settings.max_points_per_view:
             rng = np.random.default_rng(info.id)

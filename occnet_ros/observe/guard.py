@@ -1,11 +1,10 @@
 """Input guards of the observation node, pure Python: names from outside bounded, stamp jumps,
-sequence gaps, callback faults and the object cap. Each counts what it cuts or drops."""
+sequence gaps and the object cap. Each counts what it cuts or drops. (Callback exceptions are
+the nodes' ``occnet_ros.nodes.boundary``.)"""
 
 from __future__ import annotations
 
-import functools
 import math
-from collections import Counter
 from collections.abc import Iterable
 
 MAX_CLASS_NAME_CHARS = 64
@@ -112,19 +111,6 @@ class SequenceGaps:
         return gap
 
 
-class FaultLog:
-    """Exceptions from callbacks counted by callback and exception type; ``record`` says
-    whether this kind is new (log it in full once, then rate-limited)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter = Counter()
-
-    def record(self, callback: str, error: BaseException) -> tuple[str, bool]:
-        reason = f"error_{callback}_{type(error).__name__}"
-        self.counts[reason] += 1
-        return reason, self.counts[reason] == 1
-
-
 def objects_to_retire(objects: Iterable, max_objects: int, keep: Iterable[int] = ()) -> list[int]:
     """Ids to retire so at most ``max_objects`` remain: the least-seen first (fewest views),
     then the longest unseen; ids in ``keep`` (this frame's) go last. ``max_objects <= 0``: none."""
@@ -143,22 +129,3 @@ class InputRejected(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-def boundary(name: str, frame: bool = False, service: bool = False):
-    """A callback whose exceptions are logged (in full once per kind, then rate-limited), counted
-    by reason and swallowed, so one bad message never takes the node down."""
-    def wrap(method):
-        @functools.wraps(method)
-        def guarded(self, *args):
-            try:
-                return method(self, *args)
-            except Exception as error:  # noqa: BLE001 - the boundary: count, log, go on
-                self.fault(name, error, frame)
-                if service:
-                    response = args[-1]
-                    response.success, response.message = False, f"{name} failed: {type(error).__name__}: {error}"
-                    return response
-                return None
-        return guarded
-    return wrap

@@ -12,7 +12,8 @@ from typing import Any
 
 
 class ApproximateTimeMatcher:
-    """Emits one message per stream whose stamps all lie within ``slop`` seconds."""
+    """Emits one message per stream, each within ``slop`` seconds of the set's depth (stream 0) and
+    of its very stamp where that message is queued (see ``_match``)."""
 
     def __init__(self, streams: int, slop: float, queue_size: int = 10) -> None:
         if streams < 1 or slop < 0 or queue_size < 1:
@@ -40,10 +41,17 @@ class ApproximateTimeMatcher:
         return self._match(stamp)
 
     def _match(self, pivot: float) -> list[Any] | None:
-        chosen = []
-        for queue in self.queues:
-            best = min(queue, key=lambda item: abs(item[0] - pivot), default=None)
-            if best is None or abs(best[0] - pivot) > self.slop:
+        """The set the message at ``pivot`` completes: the depth (stream 0) of that stamp, else the
+        one nearest to it; per other stream the message of the depth's very stamp when it is
+        queued (a frame's own mask, not its neighbour's 10 ms off at 100 Hz), else the nearest to
+        the depth within the slop (partners on their own clock are not kept waiting)."""
+        anchor = self._nearest(self.queues[0], pivot)
+        if anchor is None:
+            return None
+        chosen = [anchor]
+        for queue in self.queues[1:]:
+            best = self._nearest(queue, anchor[0])
+            if best is None:
                 return None
             chosen.append(best)
         newest = max(stamp for stamp, _ in chosen)
@@ -58,6 +66,13 @@ class ApproximateTimeMatcher:
                 queue.popleft()
                 self.dropped["unmatched"] += 1
         return [message for _, message in chosen]
+
+    def _nearest(self, queue: deque[tuple[float, Any]], stamp: float) -> tuple[float, Any] | None:
+        """The queued message nearest to ``stamp`` (its own stamp first) within the slop; ties: the older."""
+        best = min(queue, key=lambda item: abs(item[0] - stamp), default=None)
+        if best is None or abs(best[0] - stamp) > self.slop:
+            return None
+        return best
 
 
 class StampedBuffer:

@@ -239,7 +239,7 @@ def test_an_exception_inside_a_frame_is_counted_and_the_node_goes_on(observation
 
     node.store.add_frame = broken
     feeder.frame()
-    assert wait_for(lambda: counted(node, "error_frame_IndexError") == 1), node.diagnostic_counts()
+    assert wait_for(lambda: counted(node, "frame_IndexError") == 1), node.diagnostic_counts()
     still_alive(node, feeder)
 
 

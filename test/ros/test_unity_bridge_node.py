@@ -11,7 +11,7 @@ from occnet_ros.bridge.client import run_client
 
 # ---- the node: every callback is a boundary ---------------------------------------------------
 def test_callback_boundary_logs_each_reason_once_then_rate_limited():
-    from occnet_ros.nodes.common import CallbackBoundary
+    from occnet_ros.nodes.boundary import CallbackBoundary
 
     class Logger:
         def __init__(self) -> None:

@@ -15,7 +15,6 @@ from occnet_ros.geometry.files import mesh_file_name, path_inside, read_points
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, mask_in_depth_camera, split_instances
 from occnet_ros.observe.guard import (
     MAX_CLASS_NAME_CHARS,
-    FaultLog,
     InputRejected,
     SequenceGaps,
     StampGate,
@@ -106,13 +105,10 @@ def test_stamp_jump_forwards_does_not_block_later_frames():
     assert gate.check(5.0) == "stamp_backwards" and gate.check(float("nan")) == "stamp_invalid"
 
 
-def test_sequence_gaps_and_faults_are_counted():
+def test_sequence_gaps_are_counted():
     gaps = SequenceGaps()
     assert [gaps.observe("a", s) for s in (1, 2, 5, 6)] == [0, 0, 2, 0] and gaps.lost == 2
     assert gaps.observe("a", 0) == 0 and gaps.observe("b", 2**64 - 1) == 0  # unsupported: no guess
-    faults = FaultLog()
-    assert faults.record("frame", IndexError("x")) == ("error_frame_IndexError", True)
-    assert faults.record("frame", IndexError("y")) == ("error_frame_IndexError", False)
 
 
 def test_object_cap_retires_the_least_seen_then_the_oldest():

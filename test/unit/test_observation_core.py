@@ -126,6 +126,36 @@ def test_approximate_time_matcher():
     assert matcher.add(0, 1.5, "old") is None and matcher.dropped["out_of_order"] == 1
 
 
+def test_approximate_time_matcher_prefers_the_depths_own_partners():
+    """Streams depth, camera info, segmentation at 100 Hz, 20 ms slop. A set is built around a depth
+    frame: its own stamp's partner whenever one is queued, not the neighbour nearest to whichever
+    message arrived last."""
+    matcher = ApproximateTimeMatcher(3, slop=0.02)
+    matcher.add(0, 1.00, "d100")
+    matcher.add(2, 1.00, "s100")
+    assert matcher.add(2, 1.01, "s101") is None  # the camera info of 1.00 is lost
+    assert matcher.add(1, 1.01, "i101") == ["d100", "i101", "s100"]  # not the mask of 1.01
+    # the depth of 1.04 is lost: the info and mask of 1.04 complete the depth of 1.03 with its own info
+    matcher = ApproximateTimeMatcher(3, slop=0.02)
+    for stream, stamp, name in ((0, 1.03, "d103"), (1, 1.03, "i103"), (0, 1.05, "d105"), (1, 1.04, "i104")):
+        assert matcher.add(stream, stamp, name) is None
+    assert matcher.add(2, 1.04, "s104") == ["d103", "i103", "s104"]  # no mask of 1.03: the nearest
+    assert matcher.add(1, 1.05, "i105") is None
+    assert matcher.add(2, 1.05, "s105") == ["d105", "i105", "s105"]
+    assert matcher.dropped["unmatched"] == 1  # i104
+
+
+def test_approximate_time_matcher_does_not_wait_for_partners_on_their_own_clock():
+    matcher = ApproximateTimeMatcher(3, slop=0.02)
+    matcher.add(0, 2.000, "d")
+    matcher.add(1, 2.000, "i")
+    assert matcher.add(2, 2.004, "s") == ["d", "i", "s"]  # 4 ms apart: matched at once
+    matcher.add(2, 2.013, "s2")
+    matcher.add(2, 2.021, "s3")
+    matcher.add(1, 2.020, "i2")
+    assert matcher.add(0, 2.020, "d2") == ["d2", "i2", "s3"]  # the nearest mask, 1 ms off
+
+
 def test_transform_buffer_chains_and_interpolates():
     buffer = TransformBuffer()
     a, b = np.eye(4), np.eye(4)
