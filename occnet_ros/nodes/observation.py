@@ -30,9 +30,9 @@ from occnet_ros.nodes.camera_models import CameraModel
 from occnet_ros.nodes.common import ConfigurationError, declare_parameters, run_node
 from occnet_ros.nodes.conversions import image_to_array, intrinsics_from_camera_info, view_to_msg, xyz_cloud
 from occnet_ros.nodes.observation_diagnostics import ObservationDiagnostics, info_subscriber
+from occnet_ros.nodes.observation_settings import frame_settings, store_settings
 from occnet_ros.nodes.pose import TfPoses, TopicPoses, stamp_seconds
 from occnet_ros.nodes.segmentation_inputs import SegmentationInput
-from occnet_ros.observe.crop import CropSettings
 from occnet_ros.observe.frame import FrameSettings, InstanceInfo, split_instances
 from occnet_ros.observe.guard import InputRejected, SequenceGaps, StampGate, StampJumpWatch, bound_class_name, objects_to_retire
 from occnet_ros.observe.objects import ObjectStore, StoreSettings
@@ -44,6 +44,7 @@ MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retir
 PENDING_FRAMES = 8
 FRAMES_PER_TICK = 4  # frames one processing tick handles at most, so housekeeping and services get their turn
 BEHIND_FRAMES = 3  # with skip_stale_frames, older frames are skipped only once this many wait (a hiccup is not "behind")
+RETRY_PERIOD_S = 0.05  # how often frames waiting for their transform are looked at again
 
 
 def object_colour(obj_id: int) -> np.ndarray:
@@ -85,7 +86,9 @@ class ObservationNode(ObservationDiagnostics, Node):
         self._subscribe_inputs()
         self.create_service(Trigger, "~/reset", self.on_reset, callback_group=self.group)
         self.create_service(ForgetObject, "~/forget_object", self.on_forget, callback_group=self.group)
-        self.create_timer(0.01, self.process_pending, callback_group=self.group)
+        # a queued frame wakes the processing; the slow timer retries frames waiting for TF (no 100 Hz poll)
+        self.wake = self.create_guard_condition(self.process_pending, callback_group=self.group)
+        self.create_timer(RETRY_PERIOD_S, self.process_pending, callback_group=self.group)
         self.create_timer(1.0, self.housekeeping, callback_group=self.group)
         if p["reconstruct_period_s"] > 0:
             self.create_timer(p["reconstruct_period_s"], self.request_all, callback_group=self.group)
@@ -93,22 +96,10 @@ class ObservationNode(ObservationDiagnostics, Node):
                                f"{self.camera_model.description}")
 
     def store_settings(self) -> StoreSettings:
-        p = self.params
-        return StoreSettings(
-            max_views_per_object=p["max_views_per_object"], association_distance_m=p["association_distance_m"],
-            association_min_overlap=p["association_min_overlap"], association_voxel_m=p["association_voxel_m"],
-            retire_after_s=p["retire_after_s"], reconstruct_every_views=p["reconstruct_every_views"],
-        )
+        return store_settings(self.params)
 
     def frame_settings(self) -> FrameSettings:
-        p = self.params
-        return FrameSettings(
-            max_points_per_view=p["max_points_per_view"], voxel_size_m=p["voxel_size_m"],
-            min_instance_points=p["min_instance_points"], min_score=p["min_score"],
-            skip_classes=tuple(p["skip_classes"]), outlier_neighbors=p["outlier_neighbors"],
-            outlier_std_ratio=p["outlier_std_ratio"], cluster_radius_m=p["cluster_radius_m"],
-            mask_erosion_px=p["mask_erosion_px"], crop=CropSettings(margin=p["view_margin"], max_side=p["view_max_side_px"]),
-        )
+        return frame_settings(self.params)
 
     def _subscribe_inputs(self) -> None:
         p = self.params
@@ -212,6 +203,7 @@ class ObservationNode(ObservationDiagnostics, Node):
                 self.pending.popleft()
                 self.skip("pose_queue_full")
             self.pending.append((time.monotonic(), depth, info, segmentation))
+        self.wake.trigger()
 
     def next_frame(self):
         """(frame, pose) to process now or None. Frames whose pose never came are dropped after
@@ -245,6 +237,8 @@ class ObservationNode(ObservationDiagnostics, Node):
             chosen = self.next_frame()
             if chosen is None:
                 return
+            if self.pending:  # more queued: again after the other callbacks had their turn
+                self.wake.trigger()
             (_, depth, info, segmentation), pose = chosen
             try:
                 self.process_frame(depth, info, segmentation, pose)

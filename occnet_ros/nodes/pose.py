@@ -53,7 +53,7 @@ class TfPoses:
         if self.backend == "tf2_ros":
             self.buffer.clear()  # tf2 keeps static transforms across clear()
         else:
-            self.fallback.dynamic.clear()
+            self.fallback.clear_dynamic()
 
     def _on_tf(self, msg, static: bool) -> None:
         for t in msg.transforms:

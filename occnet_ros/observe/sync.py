@@ -84,8 +84,13 @@ class StampedBuffer:
     def add(self, stamp: float, message: Any) -> None:
         self.items.append((stamp, message))
 
+    def snapshot(self) -> tuple[tuple[float, Any], ...]:
+        """The items now: one C-level copy, so a reader on another thread never iterates a deque
+        that the subscription thread is appending to ("deque mutated during iteration")."""
+        return tuple(self.items)
+
     def nearest(self, stamp: float, slop: float) -> Any | None:
-        best = min(self.items, key=lambda item: abs(item[0] - stamp), default=None)
+        best = min(self.snapshot(), key=lambda item: abs(item[0] - stamp), default=None)
         return best[1] if best is not None and abs(best[0] - stamp) <= slop else None
 
     def settled_nearest(self, stamp: float, slop: float, exact: float = 1e-6) -> Any | None:
@@ -93,9 +98,10 @@ class StampedBuffer:
         once the stream has passed ``stamp`` (a message at or after it arrived): before that the
         message of that very stamp may still come, and a neighbour's (a camera pose 10 ms off at
         100 Hz) is the wrong one. None = not (yet) available."""
-        best = min(self.items, key=lambda item: abs(item[0] - stamp), default=None)
+        items = self.snapshot()
+        best = min(items, key=lambda item: abs(item[0] - stamp), default=None)
         if best is None or abs(best[0] - stamp) > slop:
             return None
-        if abs(best[0] - stamp) <= exact or any(item[0] >= stamp for item in self.items):
+        if abs(best[0] - stamp) <= exact or any(item[0] >= stamp for item in items):
             return best[1]
         return None

@@ -9,6 +9,7 @@ of chaining and interpolation live here. Interpolation: linear translation, sler
 from __future__ import annotations
 
 import bisect
+import threading
 from collections import defaultdict, deque
 
 import numpy as np
@@ -43,9 +44,19 @@ class TransformBuffer:
         self.dynamic: dict[tuple[str, str], deque[tuple[float, np.ndarray]]] = defaultdict(deque)
         self.static: dict[tuple[str, str], np.ndarray] = {}
         self.parent: dict[str, str] = {}
+        self.lock = threading.Lock()  # the /tf subscription adds while the processing thread looks up
 
     def set_transform(self, parent: str, child: str, stamp: float, matrix: np.ndarray, static: bool = False) -> None:
         """Add the pose of child in parent at stamp."""
+        with self.lock:
+            self._set_transform(parent, child, stamp, matrix, static)
+
+    def clear_dynamic(self) -> None:
+        """Forget the dynamic transforms (static ones stay)."""
+        with self.lock:
+            self.dynamic.clear()
+
+    def _set_transform(self, parent: str, child: str, stamp: float, matrix: np.ndarray, static: bool) -> None:
         self.parent[child] = parent
         if static:
             self.static[(parent, child)] = matrix
@@ -97,6 +108,10 @@ class TransformBuffer:
 
     def lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
         """4x4 pose of ``source`` in ``target`` at stamp (maps source points into target)."""
+        with self.lock:
+            return self._lookup(target, source, stamp)
+
+    def _lookup(self, target: str, source: str, stamp: float) -> np.ndarray:
         up_source, up_target = self._chain_to_root(source), self._chain_to_root(target)
         common = next((f for f in up_source if f in set(up_target)), None)
         if common is None:

@@ -205,3 +205,40 @@ def test_largest_cluster_joins_small_gaps_and_cuts_depth_jumps():
     assert len(largest_cluster(np.concatenate([chain, chain[:5] + [0, 0, 0.3]]), 0.03)) == 40
     for shift in ([-5.0, 3.0, 2.0], [1e3, 1e3, 1e3]):  # negative and far coordinates pack without collisions
         assert len(largest_cluster(np.concatenate([behind, front]) + shift, 0.03)) == len(front)
+
+
+def test_stamped_buffer_and_transform_buffer_read_while_another_thread_writes():
+    """The pose/TF subscriptions add on the input thread while frames are placed on the processing
+    thread: a lookup never sees a deque in the middle of a change."""
+    import threading
+
+    from occnet_ros.observe.sync import StampedBuffer
+    from occnet_ros.observe.tf_buffer import TransformBuffer
+
+    poses, tf = StampedBuffer(50), TransformBuffer(cache_s=0.05)
+    stop, errors = threading.Event(), []
+
+    def write():
+        stamp = 0.0
+        while not stop.is_set():
+            stamp += 0.001
+            poses.add(stamp, stamp)
+            tf.set_transform("map", "cam", stamp, np.eye(4))
+            tf.set_transform("map", "cam", stamp - 0.0005, np.eye(4))  # out of order: the series is rebuilt
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for i in range(20000):
+            try:
+                poses.settled_nearest(i * 1e-4, 0.01)
+                tf.lookup("map", "cam", i * 1e-4)
+            except LookupError:
+                pass
+            except RuntimeError as error:  # "deque mutated during iteration"
+                errors.append(error)
+                break
+    finally:
+        stop.set()
+        writer.join()
+    assert not errors, errors
