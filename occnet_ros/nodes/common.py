@@ -12,7 +12,7 @@ from typing import Any
 import rclpy
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, MultiThreadedExecutor, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
@@ -68,6 +68,15 @@ def declare_parameters(node: Node, specs: tuple[Param, ...], mutable: set[str] |
     return values
 
 
+def make_executor(threads: int, context=None) -> Executor:
+    """One thread: rclpy's SingleThreadedExecutor. More: its MultiThreadedExecutor, which spins at
+    full speed (holding the GIL) whenever an entity is ready while its mutually exclusive group is
+    busy: measured 94% of a core in the executor thread under a 30 Hz flood of the observation node."""
+    if threads == 1:
+        return SingleThreadedExecutor(context=context)
+    return MultiThreadedExecutor(num_threads=threads, context=context)
+
+
 def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads: int = 2) -> int:
     """Init, build the node, spin until SIGINT/SIGTERM, clean up. Configuration errors exit 2.
 
@@ -82,7 +91,7 @@ def run_node(factory: Callable[[], Node], args: list[str] | None = None, threads
     code = 0
     try:
         node = factory()
-        executor = MultiThreadedExecutor(num_threads=threads)
+        executor = make_executor(threads)
         executor.add_node(node)
         while rclpy.ok() and not stop.is_set():
             executor.spin_once(timeout_sec=0.1)

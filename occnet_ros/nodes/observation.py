@@ -42,7 +42,7 @@ from occnet_ros.srv import ForgetObject
 MUTABLE = {"min_score", "min_instance_points", "reconstruct_every_views", "retire_after_s", "publish_clouds", "skip_classes",
            "max_objects", "skip_stale_frames"}
 PENDING_FRAMES = 8
-FRAMES_PER_TICK = 4  # frames one processing tick handles at most, so housekeeping and services get their turn
+FRAMES_PER_TICK = 4  # frames per hold of processing_lock, so housekeeping and services get their turn
 BEHIND_FRAMES = 3  # with skip_stale_frames, older frames are skipped only once this many wait (a hiccup is not "behind")
 RETRY_PERIOD_S = 0.05  # how often frames waiting for their transform are looked at again
 
@@ -69,8 +69,9 @@ class ObservationNode(ObservationDiagnostics, Node):
         self.pending: deque[tuple[float, Image, CameraInfo, Segmentation]] = deque()
         self.pending_lock = threading.Lock()
         self.count_lock = threading.Lock()  # counts come from the input and the processing thread
-        # group: processing, housekeeping, services; input_group: inputs, their synchroniser and the
-        # poses, taken while a frame is processed. What both touch is under pending_lock.
+        # Frames are processed on self.worker, not in a callback: a long callback leaves its group's ready
+        # timers spinning rclpy's executor, starving every thread (0.3-0.7 s frames at 30 Hz). group: timers,
+        # services (under processing_lock); input_group: inputs and poses. Both sides share pending_lock.
         self.group = MutuallyExclusiveCallbackGroup()
         self.input_group = MutuallyExclusiveCallbackGroup()
         self.time_reset_due = False  # a stamp jump back seen on the inputs; processing applies it
@@ -86,12 +87,13 @@ class ObservationNode(ObservationDiagnostics, Node):
         self._subscribe_inputs()
         self.create_service(Trigger, "~/reset", self.on_reset, callback_group=self.group)
         self.create_service(ForgetObject, "~/forget_object", self.on_forget, callback_group=self.group)
-        # a queued frame wakes the processing; the slow timer retries frames waiting for TF (no 100 Hz poll)
-        self.wake = self.create_guard_condition(self.process_pending, callback_group=self.group)
-        self.create_timer(RETRY_PERIOD_S, self.process_pending, callback_group=self.group)
-        self.create_timer(1.0, self.housekeeping, callback_group=self.group)
+        self.processing_lock = threading.Lock()
+        self.frame_ready, self.housekeeping_due, self.running = threading.Event(), threading.Event(), True
+        self.create_timer(1.0, self.housekeeping_due.set, callback_group=self.group)
         if p["reconstruct_period_s"] > 0:
             self.create_timer(p["reconstruct_period_s"], self.request_all, callback_group=self.group)
+        self.worker = threading.Thread(target=self.work, name="observation-worker", daemon=True)
+        self.worker.start()
         self.get_logger().info(f"observing objects in '{p['world_frame']}', camera pose from {self.poses.backend}, "
                                f"{self.camera_model.description}")
 
@@ -179,31 +181,16 @@ class ObservationNode(ObservationDiagnostics, Node):
         self.time_reset_due = False
         self.gate.reset()
 
-    def note_arrival(self, index: int, info=None) -> None:
-        """Count an input; sequence gaps of the depth stream are frames lost before any callback;
-        a depth frame without any camera_info / segmentation so far is reported at once."""
-        self.arrived[index] += 1
-        if index != 0:
-            return
-        if info is not None:
-            lost = self.gaps.observe(bytes(info.get("publisher_gid", {}).get("data", b"")) if isinstance(info, dict) else None,
-                                     info.get("publication_sequence_number") if isinstance(info, dict) else None)
-            if lost:
-                self.skip("sequence_gap", f"{lost} depth frames lost before the node saw them", lost)
-        for other, reason, topic in ((1, "camera_info_missing", "depth/camera_info"), (2, "segmentation_missing", "segmentation")):
-            if self.arrived[other] == 0:
-                self.note(reason, f"depth frame {self.arrived[0]} but no {topic} message has arrived yet")
-
     @boundary("frame", on_failure="frame_failed")
     def on_frame(self, depth: Image, info: CameraInfo, segmentation: Segmentation) -> None:
-        """Queue a matched frame; the processing timer takes it (inputs never wait on processing)."""
+        """Queue a matched frame and wake the processing thread (inputs never wait on processing)."""
         self.matched += 1
         with self.pending_lock:
             if len(self.pending) >= PENDING_FRAMES:
                 self.pending.popleft()
                 self.skip("pose_queue_full")
             self.pending.append((time.monotonic(), depth, info, segmentation))
-        self.wake.trigger()
+        self.frame_ready.set()
 
     def next_frame(self):
         """(frame, pose) to process now or None. Frames whose pose never came are dropped after
@@ -231,14 +218,32 @@ class ObservationNode(ObservationDiagnostics, Node):
                 self.skip("pose_unavailable", f"{world} <- {dropped[1].header.frame_id}")
         return None
 
+    def work(self) -> None:
+        """The processing thread: frames as they are queued (frames waiting for their transform
+        are looked at again every RETRY_PERIOD_S), housekeeping once a second."""
+        while self.running:
+            self.frame_ready.wait(RETRY_PERIOD_S)
+            self.frame_ready.clear()
+            with self.processing_lock:
+                if self.running and self.process_pending():
+                    self.frame_ready.set()  # the tick's limit was reached: more may be ready
+                if self.running and self.housekeeping_due.is_set():
+                    self.housekeeping_due.clear()
+                    self.housekeeping()
+
+    def destroy_node(self) -> None:
+        self.running = False
+        self.frame_ready.set()
+        self.worker.join(timeout=5.0)  # a daemon thread: a frame in process does not hold up the exit
+        super().destroy_node()
+
     @boundary("process", on_failure="frame_failed")
-    def process_pending(self) -> None:
+    def process_pending(self) -> bool:
+        """Up to FRAMES_PER_TICK ready frames; True when that limit was reached."""
         for _ in range(FRAMES_PER_TICK):
             chosen = self.next_frame()
             if chosen is None:
-                return
-            if self.pending:  # more queued: again after the other callbacks had their turn
-                self.wake.trigger()
+                return False
             (_, depth, info, segmentation), pose = chosen
             try:
                 self.process_frame(depth, info, segmentation, pose)
@@ -248,6 +253,7 @@ class ObservationNode(ObservationDiagnostics, Node):
                 self.skip("bad_input", str(error))
             except Exception as error:  # noqa: BLE001 - one frame's failure must not stop the next
                 self.frame_failed(self.boundary.failed("frame", error))
+        return True
 
     @property
     def last_stamp(self) -> float:
@@ -356,8 +362,9 @@ class ObservationNode(ObservationDiagnostics, Node):
     @boundary("request_all")
     def request_all(self) -> None:
         stamp = self.get_clock().now().to_msg()
-        for obj_id in list(self.store.objects):
-            self.publish_observation(obj_id, stamp, True)
+        with self.processing_lock:
+            for obj_id in list(self.store.objects):
+                self.publish_observation(obj_id, stamp, True)
 
     @boundary("housekeeping")
     def housekeeping(self) -> None:
@@ -372,15 +379,17 @@ class ObservationNode(ObservationDiagnostics, Node):
     @boundary("reset", service=True)
     def on_reset(self, request, response):
         stamp = self.get_clock().now().to_msg()
-        for obj_id in self.store.reset():
-            self.publish_removal(obj_id, stamp)
-        self.last_stamp = -np.inf
+        with self.processing_lock:
+            for obj_id in self.store.reset():
+                self.publish_removal(obj_id, stamp)
+            self.last_stamp = -np.inf
         response.success, response.message = True, f"reset; skipped so far: {self.diagnostic_counts()}"
         return response
 
     @boundary("forget_object", service=True)
     def on_forget(self, request, response):
-        response.success = self.store.forget(request.id)
+        with self.processing_lock:
+            response.success = self.store.forget(request.id)
         response.message = f"object {request.id} forgotten" if response.success else f"no object {request.id}"
         if response.success:
             self.publish_removal(request.id, self.get_clock().now().to_msg())
@@ -388,4 +397,4 @@ class ObservationNode(ObservationDiagnostics, Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(ObservationNode, args)
+    return run_node(ObservationNode, args, threads=1)  # processing has its own thread; inputs are short

@@ -16,6 +16,8 @@ from std_msgs.msg import Header
 from occnet_ros.nodes.pose import TopicPoses
 from occnet_ros.observe.rates import WINDOW_S, RecentCounts, rate_level
 
+LOG_PERIOD_S = 2.0  # a skip reason is logged at most this often after its first time
+
 ALWAYS = ("frames_received", "frames_processed", "objects")  # reported even at zero; other keys only when not
 
 
@@ -40,6 +42,21 @@ class ObservationDiagnostics:
         self.recent = RecentCounts(WINDOW_S, start=time.monotonic())  # before Node's init: its timers may fire
         super().__init__(*args, **kwargs)
 
+    def note_arrival(self, index: int, info=None) -> None:
+        """Count an input; sequence gaps of the depth stream are frames lost before any callback;
+        a depth frame without any camera_info / segmentation so far is reported at once."""
+        self.arrived[index] += 1
+        if index != 0:
+            return
+        if info is not None:
+            lost = self.gaps.observe(bytes(info.get("publisher_gid", {}).get("data", b"")) if isinstance(info, dict) else None,
+                                     info.get("publication_sequence_number") if isinstance(info, dict) else None)
+            if lost:
+                self.skip("sequence_gap", f"{lost} depth frames lost before the node saw them", lost)
+        for other, reason, topic in ((1, "camera_info_missing", "depth/camera_info"), (2, "segmentation_missing", "segmentation")):
+            if self.arrived[other] == 0:
+                self.note(reason, f"depth frame {self.arrived[0]} but no {topic} message has arrived yet")
+
     def note(self, reason: str, detail: str = "") -> None:
         """Count (and log: in full the first time, then rate-limited) something that is not a lost frame."""
         with self.count_lock:
@@ -54,10 +71,16 @@ class ObservationDiagnostics:
         self._log(reason, f"skipped frame: {reason} {detail}".strip())
 
     def _log(self, reason: str, text: str) -> None:
-        if self.skipped[reason] == 1:  # every kind is logged once, whatever the throttle saw last
-            self.get_logger().warning(text)
-        else:
-            self.get_logger().warning(text, throttle_duration_sec=2.0)
+        """Each reason in full the first time, then at most every LOG_PERIOD_S with the count since.
+        Throttled here, not with rclpy's throttle_duration_sec: rclpy finds the caller's file (inspect
+        + realpath) on every call, which under a flood of skips starved the input callbacks."""
+        now, logged = time.monotonic(), self.__dict__.setdefault("_logged", {})
+        with self.count_lock:
+            count, last = self.skipped[reason], logged.get(reason)
+            if last is not None and now - last[0] < LOG_PERIOD_S:
+                return
+            logged[reason] = (now, count)
+        self.get_logger().warning(text if last is None else f"{text} ({count - last[1]} since the last report)")
 
     @property
     def stamp_resets(self) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import rclpy
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.parameter import Parameter
 
+from occnet_ros.nodes.common import make_executor
 from occnet_ros.nodes.registry import NodeEntry
 
 
@@ -32,7 +32,7 @@ class NodeRunner:
         except BaseException:
             self.shutdown()
             raise
-        self.executor = MultiThreadedExecutor(num_threads=threads, context=self.context)
+        self.executor = make_executor(threads, self.context)
         for node in self.nodes.values():
             self.executor.add_node(node)
         self.thread = threading.Thread(target=self._spin, name="occnet-runner", daemon=True)

@@ -91,7 +91,7 @@ def flood(rate_hz: float, seconds: float, overrides=None):
         frames.append((np.nan_to_num(depth * 1000).round().astype(np.uint16), mask, pose))
     instances = [InstanceInfo(id=1, class_name="box", score=0.9), InstanceInfo(id=2, class_name="can", score=0.9)]
     params = {"pose_source": "topic", "publish_clouds": False, **(overrides or {})}
-    runner = NodeRunner((OBSERVATION,), REPO / "config" / "occnet.yaml", {"observation": params}).start()
+    runner = NodeRunner((OBSERVATION,), REPO / "config" / "occnet.yaml", {"observation": params}, threads=1).start()  # as observation_node runs
     probe = rclpy.create_node("flood_probe", context=runner.context)
     observation = runner.nodes["observation"]
     times: list[float] = []
