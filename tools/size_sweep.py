@@ -114,6 +114,7 @@ def main() -> None:
 
     previous = json.loads(args.out.read_text()) if args.out.is_file() else {"variants": {}}
     results = previous["variants"]
+    network_seconds(variant_config("planes32_w32", 0, args.threads)["model"], 1, args.threads)  # warm torch up first
     for name in args.variants.split(","):
         config = variant_config(name, args.steps, args.threads)
         parameters = sum(p.numel() for p in build_model(ModelConfig.from_dict(config["model"])).parameters())
