@@ -33,6 +33,16 @@ def params_file(folder: Path, **changes: dict) -> Path:
     return path
 
 
+def finished_output(process: subprocess.Popen, timeout: float) -> str:
+    """The output of a launch expected to end by itself; one that does not is killed (with its
+    nodes: a launch left running would load the machine for every later test) and fails the test."""
+    try:
+        return process.communicate(timeout=timeout)[0]
+    except subprocess.TimeoutExpired:
+        code, output = stop_launch(process)
+        pytest.fail(f"the launch did not end within {timeout} s (stopped, exit {code}):\n{output[-3000:]}")
+
+
 def clean_exits(output: str, count: int) -> None:
     assert output.count("process has finished cleanly") == count, output[-4000:]
     assert "Traceback" not in output and "process has died" not in output, output[-4000:]
@@ -77,7 +87,7 @@ def test_reconstruct_launch_namespace_arguments_ros2_param_and_topic(tmp_path):
                                                 ("bag_rate:=fast", "launch argument 'bag_rate': 'fast' is not a number")])
 def test_bad_launch_argument_fails_naming_it(argument, expected):
     process = start_launch("reconstruct.launch.py", argument)
-    output, _ = process.communicate(timeout=120)
+    output = finished_output(process, 120)
     assert process.returncode != 0 and expected in output, output[-3000:]
     assert "process started" not in output
 
@@ -109,7 +119,7 @@ def test_reconstruct_launch_replays_a_bag_on_sim_time(tmp_path):
 def test_invalid_parameter_in_params_file_fails_naming_it(tmp_path):
     path = params_file(tmp_path, observation={"max_views_per_object": "ten"})
     process = start_launch("reconstruct.launch.py", f"params_file:={path}")
-    output, _ = process.communicate(timeout=120)
+    output = finished_output(process, 120)
     assert process.returncode != 0 and "max_views_per_object" in output and str(path) in output, output[-3000:]
 
 
