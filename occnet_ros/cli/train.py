@@ -37,7 +37,7 @@ def fine_tune_config(config: dict, init: Path, meshes: Path | None) -> dict:
     name = (meshes or init).resolve().name
     defaults = {
         "data": {"cache_dir": f"data/cache/finetune-{name}",
-                 "example": {k: settings[k] for k in ("input_points", "fill", "align_yaw") if k in settings}},
+                 "example": {k: settings[k] for k in ("input_points", "fill", "align_yaw", "free_points") if k in settings}},
         "train": {"out_dir": f"runs/finetune-{name}", "lr": 1e-4, "lr_schedule": "cosine", "warmup_steps": 50, "max_steps": 1000,
                   "validate_every": 100, "checkpoint_every": 50, "batch_size": 8},
     }
