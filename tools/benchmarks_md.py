@@ -260,7 +260,7 @@ the 3 + 3 unseen shapes evaluated now; the fine-tuned figures are the study's (i
 
 ## Fine-tuning the default (conv_onet_evidence, evidence path)
 
-`tools/run_finetune_study.sh models/conv_onet_evidence.pt 6`: the same 4 + 4 training-seed meshes,
+`tools/run_finetune_study.sh models/conv_onet_evidence.pt 6`: the same 5 + 5 training-seed meshes (4 + 4 to train),
 6 minutes on one CPU thread (a training run shared the other core); zero-shot is the shipped model
 on the study's own 4 + 4 unseen test shapes and views, evaluated in the same session
 (`zero_shot_views.json`).
