@@ -13,7 +13,8 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from occnet_ros.geometry.camera import HL2_LONG_THROW, backproject, transform_points
-from occnet_ros.geometry.raycast import ToFNoise, raycasting_scene, render_depth
+from occnet_ros.geometry.raycast import raycasting_scene, render_depth
+from occnet_ros.geometry.sensor import SensorModel
 from occnet_ros.observe import frame
 from occnet_ros.observe.frame import erode_instances, largest_cluster, packed_voxels, pixel_outliers, voxel_downsample
 
@@ -41,7 +42,7 @@ def noisy_instances():
     for radius in (1.0, 1.6, 2.5):
         for pose in poses_around(3, radius=radius):
             depth, geometry = render_depth(scene, HL2_LONG_THROW, pose)
-            depth = ToFNoise().apply(depth, rng)
+            depth = SensorModel().apply(depth, rng)  # the basic ToF model
             for index, mesh in enumerate(meshes):
                 ids = erode_instances(ndimage.binary_dilation(geometry == index, iterations=2).astype(np.int64), 1)
                 points, pixel = backproject(depth, HL2_LONG_THROW, mask=ids > 0)
