@@ -102,7 +102,7 @@ def synchronizer_scenario() -> None:
                 depth, info, seg = synthetic_frame(stamp, jitter_s=0.007)  # within sync_slop_s, not equal
                 for pub, msg in ((pubs[1], info), (pubs[2], seg), (pubs[0], depth)):
                     pub.publish(msg)
-                spin_until([node], lambda: False, timeout=0.05, context=context)
+                spin_until([node], lambda: False, timeout=0.12, context=context)  # 8 Hz: depth-5 best-effort queues not overrun
             assert spin_until([node], lambda: observation.frames_processed >= expected, timeout=60, context=context), \
                 (observation.frames_processed, observation.diagnostic_counts())
 
