@@ -27,34 +27,56 @@ def failed_response(response: Any, name: str, error: BaseException) -> Any:
     return type(response)()
 
 
+class LogThrottle:
+    """Which reasons to log now: each the first time, then at most once per ``period_s``, with how
+    many came since the last report. Not locked: call it under the lock that guards the counts."""
+
+    def __init__(self, period_s: float) -> None:
+        self.period_s = period_s
+        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, count then)
+
+    def due(self, reason: str, count: int) -> tuple[bool, int | None]:
+        """(log now?, count since the last report; None the first time) for ``reason`` at ``count``."""
+        now, last = time.monotonic(), self._logged.get(reason)
+        if last is not None and now - last[0] < self.period_s:
+            return False, 0
+        self._logged[reason] = (now, count)
+        return True, None if last is None else count - last[1]
+
+
 class CallbackBoundary:
     """Counts failures by reason and logs each reason once, then once per ``period_s``. Thread safe:
     a node's executor threads and its worker threads share one."""
 
     def __init__(self, logger: Any, period_s: float = LOG_PERIOD_S) -> None:
         self.logger = logger
-        self.period_s = period_s
         self.counts: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._logged: dict[str, tuple[float, int]] = {}  # reason -> (when, count then)
+        self._throttle = LogThrottle(period_s)
+
+    @property
+    def period_s(self) -> float:
+        return self._throttle.period_s
+
+    @period_s.setter
+    def period_s(self, value: float) -> None:
+        self._throttle.period_s = value
 
     def record(self, reason: str, detail: str, error: BaseException | None = None) -> bool:
         """Count one failure; log it when the reason is new or its log period has passed.
         True the first time this reason is seen."""
-        now = time.monotonic()
         with self._lock:
             self.counts[reason] += 1
-            count, last = self.counts[reason], self._logged.get(reason)
-            if last is not None and now - last[0] < self.period_s:
-                return False
-            self._logged[reason] = (now, count)
-        if last is None:
+            due, since = self._throttle.due(reason, self.counts[reason])
+        if not due:
+            return False
+        if since is None:
             where = "".join(traceback.format_exception(error)[-3:]).rstrip() if error is not None else ""
             self.logger.error(f"{reason}: {detail} (skipped; further '{reason}' logged every {self.period_s:.0f} s)"
                               + (f"\n{where}" if where else ""))
         else:
-            self.logger.warning(f"{reason}: {count - last[1]} more since the last report, latest: {detail}")
-        return last is None
+            self.logger.warning(f"{reason}: {since} more since the last report, latest: {detail}")
+        return since is None
 
     def failed(self, name: str, error: BaseException) -> str:
         """Record an exception caught in callback ``name``; its reason."""

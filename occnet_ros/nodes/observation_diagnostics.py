@@ -13,6 +13,7 @@ from collections import Counter
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from std_msgs.msg import Header
 
+from occnet_ros.nodes.boundary import LogThrottle
 from occnet_ros.nodes.pose import TopicPoses
 from occnet_ros.observe.rates import WINDOW_S, RecentCounts, rate_level
 
@@ -74,13 +75,11 @@ class ObservationDiagnostics:
         """Each reason in full the first time, then at most every LOG_PERIOD_S with the count since.
         Throttled here, not with rclpy's throttle_duration_sec: rclpy finds the caller's file (inspect
         + realpath) on every call, which under a flood of skips starved the input callbacks."""
-        now, logged = time.monotonic(), self.__dict__.setdefault("_logged", {})
+        throttle = self.__dict__.setdefault("skip_log_throttle", LogThrottle(LOG_PERIOD_S))
         with self.count_lock:
-            count, last = self.skipped[reason], logged.get(reason)
-            if last is not None and now - last[0] < LOG_PERIOD_S:
-                return
-            logged[reason] = (now, count)
-        self.get_logger().warning(text if last is None else f"{text} ({count - last[1]} since the last report)")
+            due, since = throttle.due(reason, self.skipped[reason])
+        if due:
+            self.get_logger().warning(text if since is None else f"{text} ({since} since the last report)")
 
     @property
     def stamp_resets(self) -> int:

@@ -66,3 +66,17 @@ def test_worst_keeps_every_reason_and_bad_windows_are_refused():
     assert worst((OK, ""), (OK, "")) == (OK, "")
     with pytest.raises(ValueError):
         RecentCounts(0.0)
+
+
+def test_log_throttle_reports_once_then_per_period_with_the_count_since(monkeypatch):
+    """The one throttle of the node boundaries and the observation node's skip logs."""
+    from occnet_ros.nodes import boundary
+
+    now = [100.0]
+    monkeypatch.setattr(boundary.time, "monotonic", lambda: now[0])
+    throttle = boundary.LogThrottle(2.0)
+    assert throttle.due("a", 1) == (True, None)
+    assert throttle.due("a", 2) == (False, 0) and throttle.due("b", 1) == (True, None)
+    now[0] += 2.5
+    assert throttle.due("a", 7) == (True, 6)
+    assert throttle.due("a", 8) == (False, 0)
