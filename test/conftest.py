@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import sys
@@ -11,8 +12,9 @@ from pathlib import Path
 import pytest
 
 # Two test runs on one machine must never hear each other: a random domain, localhost only,
-# logs in a temp dir.
+# logs in a temp dir. Each test module then moves to the next domain (own_ros_domain).
 os.environ.setdefault("ROS_DOMAIN_ID", str(random.Random().randint(1, 100)))
+_DOMAINS = itertools.count(int(os.environ["ROS_DOMAIN_ID"]))
 os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("ROS_HOME", tempfile.mkdtemp(prefix="occnet-ros-home-"))
 os.environ.setdefault("RCUTILS_LOGGING_USE_STDOUT", "1")
@@ -24,6 +26,16 @@ def pytest_report_header(config):
     import occnet_ros
 
     return f"occnet_ros from {occnet_ros.__file__}, ROS_DOMAIN_ID={os.environ['ROS_DOMAIN_ID']}, python {sys.executable}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_ros_domain():
+    """Each test module on a DDS domain of its own (1..100, in turn): a process an earlier module
+    launched that is still exiting, or Fast DDS shared-memory state a killed process left behind,
+    must not reach this module's nodes (a full run once lost every Segmentation of a later test)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ROS_DOMAIN_ID", str(next(_DOMAINS) % 100 + 1))
+        yield
 
 
 @pytest.fixture(scope="session")
