@@ -8,7 +8,7 @@ import json
 
 def cmd_eval(args: argparse.Namespace) -> int:
     """`occnet eval` entry point."""
-    from occnet_ros.evaluate.run import METHODS, MethodRunner, folder_objects, foreign_objects, procedural_objects, run_eval
+    from occnet_ros.evaluate.run import METHODS, MethodRunner, folder_objects, foreign_objects, furniture_objects, procedural_objects, run_eval
     from occnet_ros.evaluate.summary import format_table, summarize
     from occnet_ros.learn.records import RecordSpec
 
@@ -27,6 +27,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     categories = [c.strip() for c in args.categories.split(",")] if args.categories else None
     if args.meshes:
         objects = folder_objects(args.meshes, args.up)
+    elif args.foreign == "furniture":
+        objects = furniture_objects(args.split)
     elif args.foreign:
         objects = foreign_objects(args.split)
     else:

@@ -58,8 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = sub.add_parser("eval", help="evaluate methods on meshes against ground truth")
     evaluate.add_argument("--meshes", type=Path, help="folder of ground-truth meshes (default: procedural shapes of --split)")
     evaluate.add_argument("--split", default="test", choices=["val", "test"], help="procedural split when no --meshes")
-    evaluate.add_argument("--foreign", action="store_true", help="the pybullet wheel's random objects of --split "
-                          "(test: indices 950-999, never trained on) instead of procedural shapes")
+    evaluate.add_argument("--foreign", nargs="?", const="pybullet", choices=["pybullet", "furniture"],
+                          help="shapes the generator did not make, of --split, instead of procedural shapes: 'pybullet' "
+                          "(the default; the wheel's random objects, test: indices 950-999) or 'furniture' (Debian's "
+                          "sweethome3d-furniture models, indoor categories; the test split is never trained on)")
     evaluate.add_argument("--per-category", type=int, default=2, help="procedural shapes per category when no --meshes")
     evaluate.add_argument("--categories", help="procedural categories when no --meshes, comma-separated (default: all 10; "
                           "'primitives' = category-free shapes)")

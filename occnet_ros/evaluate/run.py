@@ -63,6 +63,19 @@ def foreign_objects(split: str = "test", wheel: Path | None = None, size_range_m
             log.warning("skipping ground truth %s", error)
 
 
+def furniture_objects(split: str = "test", catalogs: Path | None = None) -> Iterator[EvalObject]:
+    """Indoor furniture models of a split at their catalogue size (learn/furniture.py; the test
+    split, about 10% of the models by id, is never trained on); broken ones are logged and skipped."""
+    from occnet_ros.learn.furniture import fetch_package, furniture_entries, load_furniture
+
+    entries, _ = furniture_entries(catalogs or fetch_package(Path("data/debs")), split)
+    for entry in entries:
+        try:
+            yield EvalObject(entry.item_name, load_furniture(entry))
+        except ValueError as error:
+            log.warning("skipping ground truth %s", error)
+
+
 def folder_objects(folder: Path, up: str = "z") -> Iterator[EvalObject]:
     """Meshes of a folder; unreadable or non-watertight ones are logged and skipped."""
     if not folder.is_dir():

@@ -82,13 +82,35 @@ class TrainSettings:
         return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+COUNTS = ("train", "val", "test")
+SOURCE_KEYS = {
+    "procedural": {"categories", "exclude", *COUNTS},
+    "mesh_dir": {"path", "up", "scale"},
+    "shapenet_onet": {"path", "classes", "size_m"},
+    "pybullet_wheel": {"wheel", "download_dir", *COUNTS},
+    "sweethome3d": {"path", "download_dir", "scale_jitter", *COUNTS},
+    "records_dir": {"path"},
+}
+
+
+def check_source(source: dict[str, Any]) -> str:
+    """The source's type; an unknown type or key fails naming it."""
+    kind = source.get("type")
+    if kind not in SOURCE_KEYS:
+        raise ValueError(f"unknown data source type {kind!r} ({', '.join(SOURCE_KEYS)})")
+    unknown = sorted(set(source) - SOURCE_KEYS[kind] - {"type"})
+    if unknown:
+        raise ValueError(f"unknown keys {unknown} in a {kind} data source; known: {sorted(SOURCE_KEYS[kind])}")
+    return kind
+
+
 def split_items(data_config: dict[str, Any], split: str) -> list:
     """The items of one split from every configured source."""
     from occnet_ros.shapes.catalog import CATEGORIES
 
     items = []
     for source in data_config.get("sources", []):
-        kind = source.get("type")
+        kind = check_source(source)
         if kind == "procedural":
             categories = source.get("categories", "all")
             categories = list(CATEGORIES) if categories == "all" else list(categories)
@@ -106,8 +128,11 @@ def split_items(data_config: dict[str, Any], split: str) -> list:
 
             wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
             items += pybullet_items(split, wheel, count=source.get(split))
-        else:
-            raise ValueError(f"unknown data source type {kind!r} (procedural, mesh_dir, shapenet_onet, pybullet_wheel, records_dir)")
+        elif kind == "sweethome3d":
+            from occnet_ros.learn.furniture import fetch_package, furniture_items
+
+            catalogs = Path(source["path"]) if source.get("path") else fetch_package(Path(source.get("download_dir", "data/debs")))
+            items += furniture_items(split, catalogs, count=source.get(split), scale_jitter=float(source.get("scale_jitter", 0.15)))
     return items
 
 
@@ -118,6 +143,8 @@ def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True
     spec = RecordSpec.from_dict(data_config.get("record", {}))
     cache = Path(data_config.get("cache_dir", "data/cache")) / split
     sources = data_config.get("sources", [])
+    for source in sources:
+        check_source(source)
     packed = [source for source in sources if source.get("type") == "records_dir"]
     made = {**data_config, "sources": [source for source in sources if source.get("type") != "records_dir"]}
     paths = build_cache(split_items(made, split), cache, spec, int(data_config.get("seed", 0)), progress) if made["sources"] else []
@@ -314,6 +341,8 @@ class Trainer:
         budget = math.inf if self.settings.max_minutes is None else self.settings.max_minutes * 60
         last_step = self.settings.max_steps if self.settings.chunk_steps is None else min(
             self.settings.max_steps, self.step + self.settings.chunk_steps)
+        if self.is_main and self.step == 0 and self.settings.init:
+            self.evaluate_and_save(None, 0.0)  # the warm start's own score on this validation set: the baseline
         self.model.train()
         loss = math.nan
         progress = tqdm(total=self.settings.max_steps, initial=self.step, desc="train", disable=not self.is_main)

@@ -125,6 +125,9 @@ def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint,
     assert start["model_config"] == init["model_config"]
     assert all(torch.equal(start["state_dict"][k], v) for k, v in init["state_dict"].items())
     assert len(list((tmp_path / "data" / "cache" / "finetune-mine" / "val").glob("*.npz"))) == 1  # every 5th file
+    # the warm start is scored on the new validation set before any step: the baseline of the run
+    baseline = json.loads((tmp_path / "runs" / "finetune-mine" / "metrics.jsonl").read_text().splitlines()[0])
+    assert baseline["step"] == 0 and baseline["train_loss"] is None and 0.0 <= baseline["val_iou"] <= 1.0
     assert main(["train", "--init", str(tiny_checkpoint), "--meshes", str(meshes), "--max-steps", "3", "--batch-size", "2"]) == 0
     tuned = read_checkpoint(tmp_path / "runs" / "finetune-mine" / "last.pt")
     conv = {"model": {"model": "conv_onet", "plane_resolution": 16, "unet_depth": 2}}
