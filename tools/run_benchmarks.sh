@@ -33,6 +33,9 @@ for model in "$@"; do
     # (c) shapes the generator did not make: 6 of the pybullet wheel's test objects (950-999, never trained on)
     occnet eval --checkpoint "$model" --split test --foreign --limit 6 --views 1,3,5,10 \
       --methods "$methods" --surface-samples 50000 --json "$out/foreign_views.json" --report "$out/foreign_views"
+    # (d) real indoor furniture: the sweethome3d-furniture test split (about 10% of the models by id, never trained on)
+    occnet eval --checkpoint "$model" --split test --foreign furniture --views 3,5 \
+      --methods "$methods" --surface-samples 50000 --json "$out/furniture_views.json" --report "$out/furniture_views"
   fi
   [ "${BENCH:-1}" = 1 ] && occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
   first=0

@@ -17,6 +17,7 @@ import logging
 import re
 import shutil
 import subprocess
+import tempfile
 import zipfile
 import zlib
 from collections import Counter
@@ -81,7 +82,13 @@ def fetch_package(directory: Path) -> Path:
         debs = sorted(directory.glob(f"{DEB_PACKAGE}_*.deb"))
     if not debs:
         raise FileNotFoundError(f"apt-get did not download {DEB_PACKAGE} into {directory}")
-    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(directory / "root")], check=True)
+    # unpacked beside, then renamed: a second process (train and val made at once) never sees half a catalogue
+    partial = Path(tempfile.mkdtemp(prefix="root.partial-", dir=directory))
+    subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(partial)], check=True)
+    try:
+        partial.rename(directory / "root")
+    except OSError:  # another process was first: its copy is complete
+        shutil.rmtree(partial, ignore_errors=True)
     return catalogs
 
 

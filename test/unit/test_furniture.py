@@ -134,3 +134,32 @@ def test_record_spec_defaults_still_make_a_record(tmp_path):
     item = next(i for split in ("train", "val", "test") for i in furniture.furniture_items(split, tmp_path) if i.name == "sh3d-test-lamp")
     record = item.make(np.random.default_rng(0), RecordSpec(queries=2000, surface_points=1000))
     assert len(record.views) == RecordSpec().views and 0.0 < record.occupancies.mean() < 1.0
+
+
+@pytest.mark.skipif(not furniture.shutil.which("dpkg-deb"), reason="needs dpkg-deb (Debian)")
+def test_the_package_is_unpacked_beside_and_renamed_so_no_reader_sees_half_of_it(tmp_path, monkeypatch):
+    import subprocess
+
+    package = tmp_path / "pkg"
+    write_catalog(package / furniture.CATALOG_DIR)
+    (package / "DEBIAN").mkdir()
+    (package / "DEBIAN" / "control").write_text(
+        "Package: sweethome3d-furniture\nVersion: 1.0\nArchitecture: all\nMaintainer: test <t@example.org>\nDescription: test\n")
+    debs = tmp_path / "debs"
+    debs.mkdir()
+    subprocess.run(["dpkg-deb", "--build", "--root-owner-group", str(package), str(debs / "sweethome3d-furniture_1.0_all.deb")],
+                   check=True, capture_output=True)
+    unpacked, real_run = [], subprocess.run
+
+    def watching(command, **kwargs):
+        result = real_run(command, **kwargs)
+        if command[:2] == ["dpkg-deb", "-x"]:
+            # train and val made at once once lost a whole catalogue: one read the other's half-unpacked root
+            assert not (debs / "root").exists(), "unpacked into the folder readers look at"
+            unpacked.append(command[3])
+        return result
+
+    monkeypatch.setattr(furniture.subprocess, "run", watching)
+    found = [furniture.fetch_package(debs) for _ in range(2)]
+    assert found[0] == found[1] == debs / "root" / furniture.CATALOG_DIR and len(unpacked) == 1
+    assert len(all_entries(found[0])[0]) == 5 and not list(debs.glob("root.partial-*"))
