@@ -9,6 +9,7 @@ prior elsewhere); the surface is extracted with MISE and the mesh mapped back to
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,8 +40,15 @@ class Reconstruction:
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
 
 
+class ReconstructionCancelled(RuntimeError):
+    """The reconstructor's ``cancel`` event was set while a reconstruction ran."""
+
+
 class Reconstructor:
-    """Reconstructs clouds with one loaded model; not thread-safe (use one per worker)."""
+    """Reconstructs clouds with one loaded model; not thread-safe (use one per worker).
+
+    Setting ``cancel`` (a threading.Event) stops a running reconstruction at its next batch of
+    queries with ReconstructionCancelled: a node that shuts down does not wait out a mesh."""
 
     def __init__(
         self,
@@ -62,10 +70,13 @@ class Reconstructor:
         self.use_mise = use_mise
         self.seed = seed
         self.device = next(loaded.model.parameters()).device
+        self.cancel = threading.Event()
 
     def _wrap(self, fn):
         """Move queries to the model's device; optionally evaluate in bfloat16 autocast."""
         def wrapped(p: torch.Tensor) -> torch.Tensor:
+            if self.cancel.is_set():
+                raise ReconstructionCancelled("reconstruction cancelled")
             p = p.to(self.device)
             if not self.bf16:
                 return fn(p)

@@ -44,6 +44,8 @@ from occnet_ros.nodes.markers import full_array, object_markers
 from occnet_ros.observe.rates import OK, WARN, WINDOW_S, RecentCounts, rate_level, worst
 from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
 
+CLOSE_TIMEOUT_S = 4.0  # under launch's 5 s from SIGINT to SIGTERM; post-processing (not cancellable) takes up to ~2 s
+
 
 @dataclass
 class ObjectState:
@@ -218,6 +220,8 @@ class ReconstructionNode(Node):
             if not np.isfinite(result.mesh_world.vertices).all():
                 raise FloatingPointError("non-finite mesh vertices")
         except Exception as error:  # one object's failure must not stop the others
+            if not self.running:
+                raise  # cancelled by close(): nothing failed
             self.get_logger().error(f"object {state.id} ({state.class_name}): reconstruction failed: {error}")
             with self.lock:
                 state.status, state.message = ReconstructedObject.STATUS_FAILED, str(error)
@@ -366,10 +370,18 @@ class ReconstructionNode(Node):
         return response
 
     def close(self) -> None:
+        """Stop the worker: a reconstruction in progress is cancelled at its next batch of queries
+        and the thread joined, so the process never exits while torch runs on it (that aborted
+        with 'terminate called without an active exception' under SIGINT on a loaded machine)."""
         with self.wakeup:
             self.running = False
             self.wakeup.notify_all()
-        self.worker.join(timeout=2.0)  # a daemon thread: one busy with a mesh does not hold up the exit
+        reconstructor = getattr(self.pipeline, "reconstructor", None)
+        if reconstructor is not None and hasattr(reconstructor, "cancel"):
+            reconstructor.cancel.set()
+        self.worker.join(timeout=CLOSE_TIMEOUT_S)
+        if self.worker.is_alive():
+            self.get_logger().warning(f"the reconstruction worker did not stop within {CLOSE_TIMEOUT_S:.0f} s")
 
 
 def main(args: list[str] | None = None) -> int:

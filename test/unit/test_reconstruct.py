@@ -31,3 +31,14 @@ def test_a_corner_of_one_view_of_a_large_object_is_covered(reconstructor, catego
     assert out.is_watertight
     assert observed_fidelity(out, corner, mesh, tau=0.02) > 0.9
     assert np.all(out.bounds[0] < corner.min(axis=0) + 0.02) and np.all(out.bounds[1] > corner.max(axis=0) - 0.02)
+
+
+def test_a_cancelled_reconstruction_raises_at_its_next_batch(reconstructor):
+    from occnet_ros.complete.reconstruct import ReconstructionCancelled
+
+    points = np.random.default_rng(0).normal(scale=0.05, size=(400, 3))
+    reconstructor.cancel.set()
+    with pytest.raises(ReconstructionCancelled):
+        reconstructor.reconstruct(points)
+    reconstructor.cancel.clear()
+    assert len(reconstructor.reconstruct(points).mesh.faces) > 0
