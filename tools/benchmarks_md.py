@@ -205,7 +205,7 @@ def pictures(model: str, report: str) -> str:
 
 def main(models: list[str]) -> None:
     first = models[0]
-    furniture_count = len({r["name"] for r in load(DOCS / "eval" / first / "furniture_views.json")})
+    furniture_count = len({r["object"] for r in load(DOCS / "eval" / first / "furniture_views.json")})
     text = f"""# Benchmarks
 
 Generated {datetime.date.today().isoformat()} by `tools/run_benchmarks.sh {' '.join(f'models/{m}.pt' for m in models)}`,
@@ -215,7 +215,9 @@ flying pixels) of each object. A model's row is its **evidence path** (the defau
 the views' TSDF and free space fused with the learned prior, complete/fusion.py); the row
 "(prior only)" is the same model given the points alone, as before the evidence issue. The
 training configs hold **bowl and sofa out entirely** (unseen categories) and never use the
-pybullet wheel's objects 950-999 (foreign shapes). Metrics in each ground truth's unit box:
+pybullet wheel's objects 950-999 (foreign shapes); conv_onet_furniture also trains on the
+furniture package's training split, never on its test split (real furniture). A model after the
+first ran with `BASELINES=0` (its own rows only). Metrics in each ground truth's unit box:
 Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, F@1% on the observed part of the
 ground-truth surface (within 2% of the box from an input point) and on the rest, volumetric IoU
 on 100k uniform points (only watertight outputs: TSDF and Poisson meshes from open3d are not
