@@ -68,7 +68,7 @@ def furniture_objects(split: str = "test", catalogs: Path | None = None) -> Iter
     split, about 10% of the models by id, is never trained on); broken ones are logged and skipped."""
     from occnet_ros.learn.furniture import fetch_package, furniture_entries, load_furniture
 
-    entries, _ = furniture_entries(catalogs or fetch_package(Path("data/debs")), split)
+    entries, _ = furniture_entries(catalogs or fetch_package(), split)
     for entry in entries:
         try:
             yield EvalObject(entry.item_name, load_furniture(entry))

@@ -28,11 +28,12 @@ import numpy as np
 import trimesh
 
 from occnet_ros.learn.records import make_record
-from occnet_ros.learn.sources import Item
+from occnet_ros.learn.sources import Item, stand_at_origin
 
 log = logging.getLogger(__name__)
 DEB_PACKAGE = "sweethome3d-furniture"
 CATALOG_DIR = "usr/share/sweethome3d/furniture"
+DOWNLOAD_DIR = Path("data/debs")
 INDOOR_CATEGORIES = frozenset({"Living room", "Kitchen", "Bedroom", "Bathroom", "Office", "Lights", "Miscellaneous"})
 UNSEEN_WORDS = re.compile(r"sofa|couch|settee|bowl", re.IGNORECASE)  # the unseen-categories split stays unseen
 OUTDOOR_WORDS = re.compile(r"tree|plant|bush|flower|grass|car\b|garage|fence|pool|house|wall|stair|window|door", re.IGNORECASE)
@@ -67,7 +68,7 @@ class FurnitureEntry:
         return "test" if bucket < 2 else "val" if bucket == 2 else "train"
 
 
-def fetch_package(directory: Path) -> Path:
+def fetch_package(directory: Path = DOWNLOAD_DIR) -> Path:
     """The package's catalogue folder under directory, fetched with apt-get download and
     unpacked with dpkg-deb when missing (both ship with Debian)."""
     catalogs = directory / "root" / CATALOG_DIR
@@ -195,10 +196,7 @@ def load_furniture(entry: FurnitureEntry, scale: np.ndarray | None = None) -> tr
         raise ValueError(f"{entry.ident}: flat model")
     target = np.asarray(entry.size_m) * (1.0 if scale is None else np.asarray(scale))
     mesh.apply_scale(target / extent)
-    closed = close_by_voxels(mesh)
-    low, high = closed.bounds
-    closed.apply_translation([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]])
-    return closed
+    return stand_at_origin(close_by_voxels(mesh))
 
 
 def close_by_voxels(mesh: trimesh.Trimesh, across: int = VOXELS_ACROSS, per_voxel: float = 20.0) -> trimesh.Trimesh:

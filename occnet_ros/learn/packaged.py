@@ -17,7 +17,7 @@ import numpy as np
 import trimesh
 
 from occnet_ros.learn.records import make_record
-from occnet_ros.learn.sources import Item
+from occnet_ros.learn.sources import Item, stand_at_origin
 
 PYBULLET_WHEEL = "pybullet==3.2.7"
 RANDOM_URDF = re.compile(r"pybullet_data/random_urdfs/(\d+)/\1\.obj$")
@@ -56,9 +56,7 @@ def load_wheel_mesh(wheel: Path, member: str, size_m: float) -> trimesh.Trimesh:
     if mesh.volume < 0:
         mesh.invert()
     mesh.apply_scale(size_m / float(np.ptp(mesh.bounds, axis=0).max()))
-    low, high = mesh.bounds
-    mesh.apply_translation([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]])
-    return mesh
+    return stand_at_origin(mesh)
 
 
 def pybullet_items(

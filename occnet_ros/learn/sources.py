@@ -55,6 +55,13 @@ def procedural_items(split: str, categories: Iterable[str], count: int) -> list[
     return items
 
 
+def stand_at_origin(mesh: trimesh.Trimesh) -> trimesh.Trimesh:
+    """The mesh moved (in place) to stand on z = 0, centred in x/y; returned for chaining."""
+    low, high = mesh.bounds
+    mesh.apply_translation([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]])
+    return mesh
+
+
 def load_mesh(path: Path, up: str = "z") -> trimesh.Trimesh:
     """A single watertight mesh from a file, z up, standing on z = 0 and centred in x/y.
 
@@ -77,9 +84,7 @@ def load_mesh(path: Path, up: str = "z") -> trimesh.Trimesh:
         raise ValueError(f"{path}: mesh is not watertight")
     if loaded.volume < 0:
         loaded.invert()
-    low, high = loaded.bounds
-    loaded.apply_translation([-(low[0] + high[0]) / 2, -(low[1] + high[1]) / 2, -low[2]])
-    return loaded
+    return stand_at_origin(loaded)
 
 
 def mesh_dir_items(split: str, root: Path, up: str = "z", scale: float = 1.0) -> list[Item]:

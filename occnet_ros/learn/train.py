@@ -129,9 +129,10 @@ def split_items(data_config: dict[str, Any], split: str) -> list:
             wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
             items += pybullet_items(split, wheel, count=source.get(split))
         elif kind == "sweethome3d":
-            from occnet_ros.learn.furniture import fetch_package, furniture_items
+            from occnet_ros.learn.furniture import DOWNLOAD_DIR, fetch_package, furniture_items
 
-            catalogs = Path(source["path"]) if source.get("path") else fetch_package(Path(source.get("download_dir", "data/debs")))
+            download = Path(source["download_dir"]) if source.get("download_dir") else DOWNLOAD_DIR
+            catalogs = Path(source["path"]) if source.get("path") else fetch_package(download)
             items += furniture_items(split, catalogs, count=source.get(split), scale_jitter=float(source.get("scale_jitter", 0.15)))
     return items
 
@@ -143,9 +144,9 @@ def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True
     spec = RecordSpec.from_dict(data_config.get("record", {}))
     cache = Path(data_config.get("cache_dir", "data/cache")) / split
     sources = data_config.get("sources", [])
-    for source in sources:
-        check_source(source)
     packed = [source for source in sources if source.get("type") == "records_dir"]
+    for source in packed:
+        check_source(source)  # split_items checks the others
     made = {**data_config, "sources": [source for source in sources if source.get("type") != "records_dir"]}
     paths = build_cache(split_items(made, split), cache, spec, int(data_config.get("seed", 0)), progress) if made["sources"] else []
     return paths + [path for source in packed for path in packed_records(source, split)]

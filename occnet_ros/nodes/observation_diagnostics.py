@@ -41,6 +41,7 @@ class ObservationDiagnostics:
 
     def __init__(self, *args, **kwargs) -> None:
         self.recent = RecentCounts(WINDOW_S, start=time.monotonic())  # before Node's init: its timers may fire
+        self.skip_log_throttle = LogThrottle(LOG_PERIOD_S)
         super().__init__(*args, **kwargs)
 
     def note_arrival(self, index: int, info=None) -> None:
@@ -75,9 +76,8 @@ class ObservationDiagnostics:
         """Each reason in full the first time, then at most every LOG_PERIOD_S with the count since.
         Throttled here, not with rclpy's throttle_duration_sec: rclpy finds the caller's file (inspect
         + realpath) on every call, which under a flood of skips starved the input callbacks."""
-        throttle = self.__dict__.setdefault("skip_log_throttle", LogThrottle(LOG_PERIOD_S))
         with self.count_lock:
-            due, since = throttle.due(reason, self.skipped[reason])
+            due, since = self.skip_log_throttle.due(reason, self.skipped[reason])
         if due:
             self.get_logger().warning(text if since is None else f"{text} ({since} since the last report)")
 

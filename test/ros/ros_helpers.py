@@ -217,3 +217,47 @@ class StubPipeline:
         pose[:3, 3] = centre
         return ObjectMesh(sphere.copy().apply_translation(centre), sphere, ObjectFrame(pose, np.full(3, 0.2), 0.0),
                           watertight=True, points=len(points), timings={})
+
+
+class Probe:
+    """A node beside the one under test: publishes observations, calls its services."""
+
+    def __init__(self, runner) -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        from occnet_ros.msg import ObjectObservation
+        from occnet_ros.srv import ListObjects, Reconstruct, SaveMeshes
+
+        self.context = runner.context
+        self.node = rclpy.create_node("reconstruction_boundary_probe", context=runner.context)
+        self.publisher = self.node.create_publisher(ObjectObservation, "objects/observations", 50)
+        self.diagnostics: list = []
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.list = self.node.create_client(ListObjects, "reconstruction/list_objects")
+        self.save = self.node.create_client(SaveMeshes, "reconstruction/save_meshes")
+        self.reconstruct = self.node.create_client(Reconstruct, "reconstruction/reconstruct")
+        assert self.spin(lambda: self.publisher.get_subscription_count() > 0, 30)
+
+    def spin(self, condition, timeout: float = 20.0) -> bool:
+        return spin_until([self.node], condition, timeout=timeout, context=self.context)
+
+    def observe(self, obj_id: int) -> None:
+        import numpy as np
+        from std_msgs.msg import Header
+
+        from occnet_ros.msg import ObjectObservation
+        from occnet_ros.nodes.conversions import xyz_cloud
+
+        header = Header(frame_id="map")
+        points = np.random.default_rng(obj_id).normal(scale=0.05, size=(300, 3)) + [0.0, 0.0, 0.5]
+        self.publisher.publish(ObjectObservation(header=header, id=obj_id, class_name="box", cloud=xyz_cloud(points, header),
+                                                 action=ObjectObservation.ACTION_UPDATE, request_reconstruction=False))
+
+    def listed(self) -> list[int]:
+        from occnet_ros.srv import ListObjects
+
+        return sorted(o.id for o in call_service(self.node, self.list, ListObjects.Request(), context=self.context).objects)
+
+    def call(self, client, request):
+        return call_service(self.node, client, request, context=self.context)

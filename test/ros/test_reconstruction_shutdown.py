@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import time
 
-from ros_helpers import REPO
-from test_reconstruction_boundaries import Probe
+from ros_helpers import REPO, Probe
 
 from occnet_ros.srv import Reconstruct
 
