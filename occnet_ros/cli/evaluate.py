@@ -33,7 +33,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         objects = foreign_objects(args.split)
     else:
         objects = procedural_objects(args.per_category, categories, args.split)
-    runner = MethodRunner(RecordSpec(), reconstructor)
+    spec = RecordSpec() if args.sensor == "basic" else RecordSpec.from_dict({"noise": args.sensor, "support": True})
+    runner = MethodRunner(spec, reconstructor)
     records, kept = run_eval(objects, view_counts, methods, runner, args.seed, args.limit,
                              keep_meshes=4 if args.report else 0, samples=args.surface_samples)
     rows = summarize(records)

@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the meshes")
     evaluate.add_argument("--surface-samples", type=int, default=100_000, help="surface samples per mesh for CD-L1 and F-score")
+    evaluate.add_argument("--sensor", default="basic", help="sensor model of the rendered views: 'basic' (ToF noise and "
+                          "dropouts on exact masks) or a preset of geometry/sensor.py (e.g. hololens2_long_throw: flying "
+                          "pixels, multipath, masks that bleed onto the rendered table and floor, pose error, cleaned as "
+                          "the observation node cleans)")
     add_extraction_args(evaluate)
 
     bench = sub.add_parser("bench", help="timings of the pipeline stages")

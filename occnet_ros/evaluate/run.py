@@ -1,6 +1,6 @@
 """`occnet eval`: every method on exactly the same simulated views, against ground truth.
 
-Per object: render the views once (HoloLens 2 long-throw model, ToF noise, same as training),
+Per object: render the views once (HoloLens 2 long-throw camera; the runner's sensor model, by default ToF noise),
 then for each view count and method reconstruct, time it, and measure Chamfer-L1, F@1%,
 F@2% and IoU in the ground truth's unit box. Records are JSON-stable (see JSON_KEYS).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +133,7 @@ def evaluate_object(
     obj: EvalObject, view_counts: list[int], methods: list[str], runner: MethodRunner, seed: int, samples: int = 100_000
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Records for every (views, method) of one object, and its meshes for pictures."""
-    views = render_views(obj.mesh, item_rng(obj.name, seed), RecordSpec(views=max(view_counts)), subsample=False)
+    views = render_views(obj.mesh, item_rng(obj.name, seed), replace(runner.spec, views=max(view_counts)), subsample=False)
     records, meshes = [], {"gt": obj.mesh, "inputs": {}, "outputs": {}}
     for count in view_counts:
         used = views[:count]

@@ -22,6 +22,7 @@ from occnet_ros.geometry.raycast import raycasting_scene, render_depth, render_h
 from occnet_ros.geometry.sensor import SensorModel
 from occnet_ros.geometry.views import DepthView
 from occnet_ros.learn.sampling import occupancy_queries, surface_samples
+from occnet_ros.observe.frame import FrameSettings, clean_instance_points, erode_instances
 
 SMALL_OBJECT_M = 0.5  # objects smaller than this stand on a table, not on the floor
 
@@ -147,6 +148,19 @@ def object_window(geometry: np.ndarray, margin: int) -> np.ndarray:
     return window
 
 
+def node_points(depth: np.ndarray, intrinsics: Intrinsics, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points and mask the observation node would take from a masked frame: the mask's
+    border eroded, then observe/frame.py's cleaning (pixel outliers, voxels, largest group).
+    Without it, flying pixels and a mask bled onto the floor put points metres from the object."""
+    settings = FrameSettings()
+    if settings.mask_erosion_px:
+        mask = erode_instances(mask.astype(np.uint8), settings.mask_erosion_px) > 0
+    points, pixel = backproject(depth, intrinsics, mask)
+    if len(points) == 0:
+        return points, mask
+    return clean_instance_points(points, pixel, depth.shape[1], settings), mask
+
+
 def render_views(
     mesh: trimesh.Trimesh, rng: np.random.Generator, spec: RecordSpec, subsample: bool = True
 ) -> list[View]:
@@ -184,7 +198,9 @@ def render_views(
             mask = geometry == 0
             if sensor is not None:
                 mask = sensor.perturb_mask(mask.astype(np.uint8), rng) > 0
-        points, _ = backproject(depth, spec.intrinsics, mask)
+            points, mask = node_points(depth, spec.intrinsics, mask)
+        else:
+            points, _ = backproject(depth, spec.intrinsics, mask)
         if len(points) < spec.min_points_per_view:
             continue
         if subsample and len(points) > spec.max_points_per_view:

@@ -245,6 +245,17 @@ def mask_no_return_pixels(
     return out
 
 
+def clean_instance_points(points: np.ndarray, pixel: np.ndarray, width: int, settings: FrameSettings) -> np.ndarray:
+    """What the observation node keeps of one instance's camera points (flat pixel indices
+    ``pixel`` of an image ``width`` wide): outliers on the image's pixels removed (before they
+    are merged into voxels), voxel-downsampled, cut to the largest connected group. The
+    training renderer calls it too, so a sensor-true record holds what the node would keep."""
+    if settings.outlier_neighbors > 0:
+        points = points[pixel_outliers(points, pixel, width, settings.outlier_neighbors, settings.outlier_std_ratio)]
+    points = voxel_downsample(points, settings.voxel_size_m)
+    return largest_cluster(points, settings.cluster_radius_m)
+
+
 def instance_view(
     depth_m: np.ndarray, instance_mask: np.ndarray, intrinsics: Intrinsics, cam_to_world: np.ndarray, crop: CropSettings
 ) -> DepthView | None:
@@ -344,12 +355,7 @@ def split_instances(
         if reason:
             result.skipped[reason] += 1
             continue
-        cam_points = groups[info.id]
-        if settings.outlier_neighbors > 0:  # on the image's pixels, before they are merged into voxels
-            cam_points = cam_points[pixel_outliers(cam_points, group_pixels[info.id], depth_m.shape[1],
-                                                   settings.outlier_neighbors, settings.outlier_std_ratio)]
-        cam_points = voxel_downsample(cam_points, settings.voxel_size_m)
-        cam_points = largest_cluster(cam_points, settings.cluster_radius_m)
+        cam_points = clean_instance_points(groups[info.id], group_pixels[info.id], depth_m.shape[1], settings)
         if len(cam_points) > settings.max_points_per_view:
             rng = np.random.default_rng(info.id)
             cam_points = cam_points[rng.choice(len(cam_points), settings.max_points_per_view, replace=False)]

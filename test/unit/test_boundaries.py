@@ -22,7 +22,7 @@ ALLOWED: dict[str, set[str]] = {
     "model": {"geometry"},
     "observe": {"geometry"},
     "complete": {"geometry", "model", "observe"},
-    "learn": {"geometry", "shapes", "model"},
+    "learn": {"geometry", "shapes", "model", "observe"},  # observe: sensor-true records are cleaned as the node cleans
     "evaluate": {"geometry", "shapes", "model", "observe", "complete", "learn"},
     "sim": {"geometry", "shapes"},
     "bags": {"geometry", "sim"},

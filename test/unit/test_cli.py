@@ -72,6 +72,21 @@ def test_eval_writes_stable_json_and_a_report(tmp_path, tiny_checkpoint):
     assert (tmp_path / "report" / "report.md").exists() and (tmp_path / "report" / "fscore_vs_views.png").exists()
 
 
+def test_eval_renders_with_the_sensor_model_it_is_given(tmp_path, capsys):
+    meshes = tmp_path / "gt"
+    meshes.mkdir()
+    make_shape("mug", np.random.default_rng(5)).export(meshes / "mug.ply")
+    points = {}
+    for sensor in ("basic", "hololens2_long_throw"):
+        out = tmp_path / f"{sensor}.json"
+        assert main(["eval", "--meshes", str(meshes), "--views", "3", "--methods", "hull", "--sensor", sensor,
+                     "--json", str(out), "--surface-samples", "5000"]) == 0
+        points[sensor] = json.loads(out.read_text())[0]["input_points"]
+    assert points["basic"] != points["hololens2_long_throw"]
+    assert main(["eval", "--meshes", str(meshes), "--methods", "hull", "--sensor", "hololens3"]) == 2
+    assert "unknown sensor preset 'hololens3'" in capsys.readouterr().err
+
+
 def test_eval_on_an_empty_folder_is_an_error(tmp_path, capsys):
     assert main(["eval", "--meshes", str(tmp_path), "--methods", "hull"]) == 2
     assert "holds no meshes" in capsys.readouterr().err

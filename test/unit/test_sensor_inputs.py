@@ -11,6 +11,7 @@ from paths import REPO
 from occnet_ros.geometry.sensor import HOLOLENS2_LONG_THROW, SensorModel
 from occnet_ros.learn.config import load_config
 from occnet_ros.learn.records import RecordSpec, make_record, render_views
+from occnet_ros.shapes.catalog import make_shape
 
 QUIET = SensorModel(sigma_base_m=0.0, sigma_per_m=0.0, dropout=0.0, flying_pixel_prob=0.0)
 
@@ -45,7 +46,7 @@ def test_the_sensor_config_turns_the_hololens2_model_on_in_a_new_cache():
     evidence = load_config(REPO / "config" / "train" / "conv_onet_evidence.yaml")
     spec = RecordSpec.from_dict(config["data"]["record"])
     assert spec.noise == HOLOLENS2_LONG_THROW and spec.support
-    assert config["data"]["cache_dir"] == "data/cache/sensor-v1" != evidence["data"]["cache_dir"]
+    assert config["data"]["cache_dir"] == "data/cache/sensor-v2" != evidence["data"]["cache_dir"]
     assert config["model"] == evidence["model"] and config["data"]["sources"] == evidence["data"]["sources"]
     assert RecordSpec.from_dict(evidence["data"]["record"]).noise == SensorModel()  # the shipped data's model
 
@@ -58,7 +59,9 @@ def test_mask_bleed_brings_table_points_and_erosion_loses_border_points():
         assert view.mask is not None and view.depth_view(spec.intrinsics).mask is view.mask
         distance = distance_to(can(), view.points)
         on_table = np.abs(view.points[:, 2]) < 1e-3  # the table top is the object frame's z = 0
-        assert ((distance < 1e-3) | on_table).all()  # nothing but the can and the table it stands on
+        # nothing but the can and the table it stands on (2 mm: a 4 mm voxel of the node's
+        # downsampling may hold both where they meet, and keeps their mean)
+        assert ((distance < 2e-3) | (np.abs(view.points[:, 2]) < 2e-3)).all()
         off_object.append(int(((distance > 2e-3) & on_table).sum()))
     assert max(off_object) > 10 and min(off_object) == 0  # some views bled onto the table, some eroded
     clean = render_views(can(), np.random.default_rng(0), RecordSpec(views=8, noise=QUIET, support=True), subsample=False)
@@ -83,3 +86,13 @@ def test_a_sensor_true_record_is_made_end_to_end():
     assert len(record.views) == 3 and record.origins.shape == (3, 3)
     points = np.concatenate(record.views)
     assert np.median(distance_to(can(), points)) < 0.01
+
+
+def test_sensor_true_views_hold_what_the_node_keeps_not_the_floor_behind():
+    """A bled mask and flying pixels reach metres behind a chair; the records keep what the
+    observation node's cleaning keeps (sensor-v1 records had up to 57% of a view's points
+    over 5 cm off the chair)."""
+    chair = make_shape("chair", np.random.default_rng(1_000_000))
+    views = render_views(chair, np.random.default_rng(0), RecordSpec(views=6, noise=HOLOLENS2_LONG_THROW, support=True))
+    far = [float((distance_to(chair, view.points) > 0.05).mean()) for view in views]
+    assert max(far) < 0.2 and np.mean(far) < 0.05
