@@ -169,7 +169,8 @@ def render_views(
     Small objects are lifted onto a virtual table so the viewing angle is realistic; poses and
     points are returned in the mesh's own frame, at most ``spec.max_points_per_view`` of them
     with ``subsample``. Views with too few points are redrawn (bounded). With ``spec.support``
-    the table and floor are rendered too, and a view's points are its (perturbed) mask's; a
+    the table and floor are rendered too, and a view's points are its (perturbed) mask's as the
+    observation node keeps them (``node_points``); a
     sensor with pose error reports each view's pose with that error (points and pose agree with
     each other, not with the truth).
     """
