@@ -55,6 +55,12 @@ def rows_by_views(models: list[str], name: str) -> dict[int, tuple[dict[str, dic
     return out
 
 
+def rows_present(models: list[str], splits: dict[str, str]) -> list[str]:
+    """Each model and its prior-only row, in that order, where any split holds records of it."""
+    methods = {r["method"] for name in splits.values() for r in merged(models, name)}
+    return [x for m in models for x in (m, m + PRIOR) if x in methods]
+
+
 def ratio_table(models: list[str], splits: dict[str, str]) -> str:
     """F@1% of each model against the best classical baseline, per split and number of views."""
     lines = ["| split | views | " + " | ".join(f"{m} F@1%" for m in models) + " | best baseline F@1% | "
@@ -210,7 +216,6 @@ def sensor_section(models: list[str]) -> str:
     ran = [m for m in models if any((DOCS / "eval" / m / name).exists() for name in SENSOR_SPLITS.values())]
     if not ran:
         return ""
-    with_prior = [x for m in ran for x in (m, m + PRIOR) if any(r["method"] == x for f in SENSOR_SPLITS.values() for r in merged(ran, f))]
     tables = "\n\n".join(f"### {label}\n\n{table(ran, name)}" for label, name in SENSOR_SPLITS.items())
     return f"""## Sensor-true inputs: the same splits through the HoloLens 2 long-throw sensor model
 
@@ -220,7 +225,7 @@ and dark-surface dropouts, multipath, a mask that bleeds onto the rendered table
 by up to 2 px, 3 mm / 0.5 deg of pose error per view), each view's points cleaned as the observation
 node cleans them. Baselines see the same depth, masks and poses.
 
-{ratio_table(with_prior, SENSOR_SPLITS)}
+{ratio_table(rows_present(ran, SENSOR_SPLITS), SENSOR_SPLITS)}
 
 {tables}"""
 
@@ -255,7 +260,7 @@ Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 
 ## Summary: F@1% against the best classical baseline
 
-{ratio_table([x for m in models for x in (m, m + PRIOR) if any(r["method"] == x for f in SPLITS.values() for r in merged(models, f))], SPLITS)}
+{ratio_table(rows_present(models, SPLITS), SPLITS)}
 
 ## Unseen categories (test shapes of bowl and sofa, never seen in training), 1/3/5/10 views
 

@@ -156,8 +156,6 @@ def node_points(depth: np.ndarray, intrinsics: Intrinsics, mask: np.ndarray) -> 
     if settings.mask_erosion_px:
         mask = erode_instances(mask.astype(np.uint8), settings.mask_erosion_px) > 0
     points, pixel = backproject(depth, intrinsics, mask)
-    if len(points) == 0:
-        return points, mask
     return clean_instance_points(points, pixel, depth.shape[1], settings), mask
 
 
