@@ -20,7 +20,7 @@ import trimesh
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh
-from occnet_ros.complete.fusion import FusionSettings, fuse_logits
+from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
@@ -34,10 +34,11 @@ class Reconstruction:
     mesh: trimesh.Trimesh  # world frame
     frame: CanonicalFrame  # canonical box -> world
     input_points: int  # finite points received
-    evaluated_points: int  # network queries spent on extraction
+    evaluated_points: int  # occupancy values the extraction asked for
     timings: dict[str, float] = field(default_factory=dict)
     views_used: int = 0  # depth views whose evidence was fused
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
+    network_points: int = 0  # of evaluated_points, those the network decoded (the rest: known free)
 
 
 class ReconstructionCancelled(RuntimeError):
@@ -72,11 +73,13 @@ class Reconstructor:
         self.device = next(loaded.model.parameters()).device
         self.cancel = threading.Event()
 
-    def _wrap(self, fn):
-        """Move queries to the model's device; optionally evaluate in bfloat16 autocast."""
+    def _wrap(self, fn, decoded: list[int]):
+        """Move queries to the model's device; optionally evaluate in bfloat16 autocast; count the
+        queries in ``decoded[0]``."""
         def wrapped(p: torch.Tensor) -> torch.Tensor:
             if self.cancel.is_set():
                 raise ReconstructionCancelled("reconstruction cancelled")
+            decoded[0] += len(p)
             p = p.to(self.device)
             if not self.bf16:
                 return fn(p)
@@ -123,13 +126,20 @@ class Reconstructor:
         linear = (frame.matrix[:3, :3]).astype(np.float32)  # canonical -> world offsets from frame.center
 
         def fused(p: torch.Tensor) -> torch.Tensor:
-            logits = fn(p).float().cpu().numpy()
             start = time.perf_counter()
             q = p.cpu().numpy()
             offsets = np.stack([q[:, 0] * linear[i, 0] + q[:, 1] * linear[i, 1] + q[:, 2] * linear[i, 2] for i in range(3)], axis=1)
-            out = fuse_logits(logits, field_.at(offsets, frame.center), level, self.fusion)
+            evidence = field_.at(offsets, frame.center)
+            needed = model_needed(evidence, self.fusion)
             timings["evidence_s"] = timings.get("evidence_s", 0.0) + time.perf_counter() - start
-            return torch.from_numpy(out)
+            logits = np.full(len(q), np.nan, dtype=np.float32)
+            if needed.all():
+                logits = fn(p).float().cpu().numpy()
+            elif needed.any():
+                logits[needed] = fn(p[torch.from_numpy(needed)]).float().cpu().numpy()
+            elif self.cancel.is_set():  # no network call this batch to notice it
+                raise ReconstructionCancelled("reconstruction cancelled")
+            return torch.from_numpy(fuse_logits(logits, evidence, level, self.fusion))
 
         return fused
 
@@ -142,7 +152,8 @@ class Reconstructor:
         views, dropped = views_in_front(views or [], frame.center)
         free = self.line_of_sight_input(frame, views)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)
-        device_fn = self._wrap(fn)
+        decoded = [0]
+        device_fn = self._wrap(fn, decoded)
         timings: dict[str, float] = {}
         if views and self.evidence is not None:
             device_fn = self._fused(device_fn, frame, views, timings)
@@ -156,6 +167,7 @@ class Reconstructor:
             frame=frame,
             input_points=count,
             evaluated_points=result.evaluated_points,
+            network_points=decoded[0],
             timings={"encode_s": encoded - start, "extract_s": done - encoded, **timings},
             views_used=len(views) if self.evidence is not None else 0,
             views_dropped=dropped,

@@ -160,7 +160,8 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                        views: list | None = None) -> list[dict[str, Any]]:
     """Last view -> published mesh (canonical input, network + MISE, post-processing) at 64^3 and
     128^3-equivalent, in float32 and bfloat16 autocast, on 1 and 2 torch threads; with ``views``
-    also the evidence path (evidence + fusion included) at fp32."""
+    also the evidence path (evidence + fusion included) at fp32, with known-free space skipped
+    (the default) and with the network at every query."""
     from occnet_ros.complete.reconstruct import Reconstructor
 
     records, before = [], torch.get_num_threads()
@@ -175,11 +176,15 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                     precision = "bf16" if bf16 else "fp32"
                     records.append(record(f"end_to_end_{resolution}_{precision}_{count}thread", times, resolution=resolution,
                                           threads=count, precision=precision))
-                if views:
-                    variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=reconstructor.fusion)
+                for skip in (True, False) if views else ():
+                    # side by side: known-free space skipped (the default) and the network at every query
+                    fusion = replace(reconstructor.fusion, skip_known_free=skip)
+                    variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=fusion)
                     times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh), runs)
-                    records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views_fp32_{count}thread", times,
-                                          resolution=resolution, threads=count, precision="fp32", views=len(views)))
+                    label = "" if skip else "_model_everywhere"
+                    records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views{label}_fp32_{count}thread", times,
+                                          resolution=resolution, threads=count, precision="fp32", views=len(views),
+                                          skip_known_free=skip))
     finally:
         torch.set_num_threads(before)
     return records

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings, evidence_grid, points_evidence
-from occnet_ros.complete.fusion import FusionSettings, fuse_logits
+from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
 from occnet_ros.geometry.frames import BOX_HALF
 from occnet_ros.geometry.views import DepthView, line_of_sight_samples
 
@@ -126,6 +126,22 @@ def test_fusion_follows_the_evidence_where_observed_and_carves_free_space():
     # one view of weight 1 only blends: the evidence pulls the prior towards the surface
     single = fuse_logits(model, EvidenceField([plane_view()], trunc).at(points), level, FusionSettings(full_weight=3.0))
     assert fused[0] < single[0] < model[0] and model[1] < single[1] < fused[1]
+
+
+def test_known_free_space_no_view_observed_needs_no_network_query():
+    level = float(np.log(0.2 / 0.8))
+    field = EvidenceField([plane_view()] * 2, 0.02)  # two views cross the space in front of the wall
+    points = np.array([[0.0, 0.0, 0.5], [0.0, 0.0, 0.995], [0.0, 0.0, 1.5]])  # crossed, on the wall, hidden
+    ev = field.at(points)
+    assert model_needed(ev).tolist() == [False, True, True]
+    assert model_needed(ev, FusionSettings(skip_known_free=False)).all()
+    unread = np.array([np.nan, 2.0, 3.0], dtype=np.float32)  # the skipped query was never decoded
+    fused = fuse_logits(unread, ev, level)
+    assert fused[0] == pytest.approx(level - FusionSettings().free_margin) and np.isfinite(fused).all()
+    # without the skip the model's own value is kept where it is lower still (the old behaviour)
+    deep = np.array([-20.0, 2.0, 3.0], dtype=np.float32)
+    assert fuse_logits(deep, ev, level, FusionSettings(skip_known_free=False))[0] == pytest.approx(-20.0)
+    assert fuse_logits(deep, ev, level)[1:] == pytest.approx(fused[1:])
 
 
 def test_line_of_sight_samples_lie_between_the_surface_and_the_camera_inside_the_box():

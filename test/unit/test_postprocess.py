@@ -11,7 +11,7 @@ import trimesh
 from paths import REPO
 
 from occnet_ros.complete.object_frame import object_frame, umeyama, wrap_angle
-from occnet_ros.complete.postprocess import PostprocessSettings, postprocess
+from occnet_ros.complete.postprocess import PostprocessSettings, drop_small_components, postprocess
 from occnet_ros.geometry.files import save_mesh_atomic
 from occnet_ros.geometry.frames import yaw_matrix
 
@@ -22,6 +22,19 @@ def test_postprocess_decimates_keeps_watertight_and_drops_specks():
     result = postprocess(trimesh.util.concatenate([sphere, speck]), PostprocessSettings(max_triangles=5000))
     assert len(result.mesh.faces) <= 5000 and result.watertight and result.removed_components == 1
     assert result.mesh.volume == pytest.approx(sphere.volume, rel=0.03)  # Taubin does not shrink
+
+
+def test_small_components_are_dropped_as_trimesh_splits_them():
+    big = trimesh.creation.icosphere(subdivisions=3, radius=0.3)
+    medium = trimesh.creation.box((0.3, 0.3, 0.3)).apply_translation([1, 0, 0])  # 0.54 m^2: 48% of the sphere's
+    specks = [trimesh.creation.icosphere(subdivisions=1, radius=0.01).apply_translation([0, 0, 1 + 0.1 * i]) for i in range(3)]
+    mesh = trimesh.util.concatenate([big, medium, *specks])
+    kept, removed = drop_small_components(mesh, 0.05)
+    expected = [p for p in mesh.split(only_watertight=False) if p.area >= 0.05 * big.area]
+    assert removed == 3 and len(expected) == 2
+    assert kept.area == pytest.approx(sum(p.area for p in expected))
+    assert len(kept.vertices) == len(big.vertices) + len(medium.vertices)  # no vertex left unreferenced
+    assert drop_small_components(big, 0.05) == (big, 0)
 
 
 def test_postprocess_rejects_empty_meshes():
