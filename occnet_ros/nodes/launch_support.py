@@ -15,7 +15,6 @@ import yaml
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchContext, LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -114,10 +113,49 @@ def node_actions(context: LaunchContext, entries: tuple[NodeEntry, ...]) -> list
         actions.append(Node(package="occnet_ros", executable=entry.executable, name=entry.name, namespace=value("namespace"),
                             output="screen", parameters=[values], remappings=remappings,
                             ros_arguments=["--log-level", value("log_level")]))
+    if value("use_rviz") == "true":
+        actions.append(rviz_node(value("namespace"), value("world_frame"), dict(remappings)))
     return actions
 
 
+def rviz_topics(config: Path) -> list[str]:
+    """The absolute topics the displays of an RViz config subscribe to."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            topic = node.get("Topic")
+            if isinstance(topic, dict) and str(topic.get("Value", "")).startswith("/"):
+                found.append(str(topic["Value"]))
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(yaml.safe_load(config.read_text()))
+    return found
+
+
+def rviz_remappings(topics: list[str], namespace: str, sensor_remaps: dict[str, str]) -> list[tuple[str, str]]:
+    """(config topic, where the nodes publish it): under ``namespace``, after the sensor topics'
+    launch arguments; topics that stay where they are need none."""
+    prefix = "/" + namespace.strip("/") if namespace.strip("/") else ""
+    remappings = []
+    for topic in topics:
+        target = sensor_remaps.get(topic.lstrip("/"), topic.lstrip("/"))
+        resolved = target if target.startswith("/") else f"{prefix}/{target}"
+        if resolved != topic:
+            remappings.append((topic, resolved))
+    return remappings
+
+
+def rviz_node(namespace: str, world_frame: str, sensor_remaps: dict[str, str]) -> Node:
+    """RViz with config/occnet.rviz, its fixed frame the world frame, its topics the nodes'."""
+    config = share() / "config" / "occnet.rviz"
+    return Node(package="rviz2", executable="rviz2", arguments=["-d", str(config), "-f", world_frame],
+                remappings=rviz_remappings(rviz_topics(config), namespace, sensor_remaps))
+
+
 def launch_description(entries: tuple[NodeEntry, ...]) -> LaunchDescription:
-    rviz = Node(package="rviz2", executable="rviz2", arguments=["-d", str(share() / "config" / "occnet.rviz")],
-                condition=IfCondition(LaunchConfiguration("use_rviz")))
-    return LaunchDescription([*arguments(), OpaqueFunction(function=node_actions, args=[entries]), rviz])
+    return LaunchDescription([*arguments(), OpaqueFunction(function=node_actions, args=[entries])])

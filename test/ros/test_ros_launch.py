@@ -81,6 +81,18 @@ def test_reconstruct_launch_namespace_arguments_ros2_param_and_topic(tmp_path):
     clean_exits(output, 3)
 
 
+def test_rviz_follows_the_namespace_and_the_sensor_remaps():
+    """use_rviz:=true under a namespace: RViz's config topics are remapped to where the nodes publish."""
+    from occnet_ros.nodes.launch_support import rviz_remappings, rviz_topics
+
+    topics = rviz_topics(REPO / "config" / "occnet.rviz")
+    assert topics == ["/markers", "/objects/cloud", "/depth/image"]
+    assert rviz_remappings(topics, "", {"depth/image": "depth/image"}) == []
+    assert rviz_remappings(topics, "/robot1/", {"depth/image": "/cam/depth"}) == [
+        ("/markers", "/robot1/markers"), ("/objects/cloud", "/robot1/objects/cloud"), ("/depth/image", "/cam/depth")]
+    assert rviz_remappings(topics, "robot1", {"depth/image": "hl2/depth"})[-1] == ("/depth/image", "/robot1/hl2/depth")
+
+
 @pytest.mark.parametrize("argument, expected", [("params_file:=/no/such/params.yaml", "'params_file': no such file '/no/such/params.yaml'"),
                                                 ("use_sim_time:=maybe", 'Argument "use_sim_time" provided value "maybe" is not valid'),
                                                 ("log_level:=loud", 'Argument "log_level" provided value "loud" is not valid'),
