@@ -372,5 +372,6 @@ def split_instances(
             view = instance_view(view_depth, instance_mask, view_intrinsics, cam_to_world, settings.crop)
         result.views.append(InstanceView(info.class_name, world, camera_position, info.score, stamp, info.id, view))
     unlisted = set(groups) - {i.id for i in instances}
-    result.skipped["unlisted_instance"] += len(unlisted)
+    if unlisted:  # a Counter keeps a key added with 0: the diagnostics would list it
+        result.skipped["unlisted_instance"] += len(unlisted)
     return result

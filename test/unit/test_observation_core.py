@@ -28,6 +28,7 @@ def test_split_instances_places_points_in_the_world():
         distance = np.abs(trimesh.proximity.signed_distance(mesh, view.points))
         assert distance.max() < 0.002  # noise-free depth: on the surface, well under 1 cm
         assert np.allclose(view.camera_position, pose[:3, 3])
+    assert dict(result.skipped) == {}  # nothing skipped: no reason listed with a count of 0
 
 
 def test_transparent_low_score_and_tiny_instances_are_skipped_and_counted():
