@@ -28,28 +28,26 @@ class PostprocessResult:
 
 
 def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[trimesh.Trimesh, int]:
-    """Keep connected components (faces joined through their vertices) whose area is at least
-    min_fraction of the largest one's.
+    """Keep connected components whose area is at least min_fraction of the largest one's.
 
-    Labels vertices with scipy's connected components over the faces' edges and keeps faces in
-    place: trimesh's split sorts every edge for its face adjacency and builds a mesh per
-    component (5x slower on a noisy 150,000-triangle mesh)."""
-    faces, vertex_count = mesh.faces, len(mesh.vertices)
-    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
-    graph = coo_matrix((np.ones(len(edges), dtype=np.int8), (edges[:, 0], edges[:, 1])), shape=(vertex_count, vertex_count))
-    parts, vertex_labels = connected_components(graph, directed=False)
-    labels = vertex_labels[faces[:, 0]]
-    parts = len(np.unique(labels))  # components with faces (unreferenced vertices are their own)
+    Components as trimesh's split finds them: faces joined by edges that exactly two faces share
+    (a blob touching the object at a non-manifold edge is its own component, so dropping it
+    leaves the object closed). Labelled with scipy's connected components over trimesh's face
+    adjacency and kept in place: split builds a mesh per component (5-10x slower on a noisy
+    150,000-triangle mesh)."""
+    count = len(mesh.faces)
+    adjacency = mesh.face_adjacency
+    graph = coo_matrix((np.ones(len(adjacency), dtype=np.int8), (adjacency[:, 0], adjacency[:, 1])), shape=(count, count))
+    parts, labels = connected_components(graph, directed=False)
     if parts <= 1:
         return mesh, 0
-    areas = np.bincount(labels, weights=mesh.area_faces)
+    areas = np.bincount(labels, weights=mesh.area_faces, minlength=parts)
     kept = areas >= min_fraction * areas.max()
-    keep_faces = kept[labels]
-    if keep_faces.all():
+    if kept.all():
         return mesh, 0
-    out = trimesh.Trimesh(mesh.vertices, faces[keep_faces], process=False)
+    out = trimesh.Trimesh(mesh.vertices, mesh.faces[kept[labels]], process=False)
     out.remove_unreferenced_vertices()
-    return out, int(parts - len(np.unique(labels[keep_faces])))
+    return out, int(parts - kept.sum())
 
 
 _OPEN3D: list = []  # [module or None] once looked up: open3d is optional (no wheel on aarch64 robots)

@@ -37,6 +37,21 @@ def test_small_components_are_dropped_as_trimesh_splits_them():
     assert drop_small_components(big, 0.05) == (big, 0)
 
 
+def test_a_blob_on_a_non_manifold_edge_is_dropped_and_the_object_stays_closed():
+    """Marching cubes can make a speck touch the object along one edge (then shared by 4 faces):
+    components joined only there are separate, as in trimesh's split, so dropping it closes the mesh."""
+    box = trimesh.creation.box((1.0, 1.0, 1.0))
+    a, b = box.vertices[box.edges_unique[0]]
+    outward = (a + b) / 2 * 0.2
+    c, d = (a + b) / 2 + outward, (a + b) / 2 + outward + [0.01, 0.02, 0.03]
+    fin = trimesh.Trimesh([a, b, c, d], [[0, 1, 2], [0, 3, 1], [1, 3, 2], [0, 2, 3]])
+    mesh = trimesh.util.concatenate([box, fin])
+    mesh.merge_vertices()
+    assert not mesh.is_watertight  # the shared edge has four faces
+    kept, removed = drop_small_components(mesh, 0.05)
+    assert removed == 1 and kept.is_watertight and len(kept.faces) == len(box.faces)
+
+
 def test_postprocess_rejects_empty_meshes():
     with pytest.raises(ValueError, match="empty"):
         postprocess(trimesh.Trimesh())
