@@ -52,6 +52,20 @@ def test_a_blob_on_a_non_manifold_edge_is_dropped_and_the_object_stays_closed():
     assert removed == 1 and kept.is_watertight and len(kept.faces) == len(box.faces)
 
 
+def test_two_kept_components_touching_at_an_edge_come_apart_closed():
+    """Two boxes glued along one edge (4 faces there) are both kept, each closed, as split leaves them."""
+    first = trimesh.creation.box((1.0, 1.0, 1.0))
+    second = trimesh.creation.box((1.0, 1.0, 1.0)).apply_translation([1.0, 1.0, 0.0])  # shares the edge x = y = 0.5
+    mesh = trimesh.util.concatenate([first, second])
+    mesh.merge_vertices()
+    assert not mesh.is_watertight and len(mesh.split(only_watertight=False)) == 2
+    kept, removed = drop_small_components(mesh, 0.05)
+    assert removed == 0 and kept.is_watertight and len(kept.faces) == 24 and len(kept.vertices) == 16
+    speck = trimesh.creation.icosphere(subdivisions=1, radius=0.01).apply_translation([5, 5, 5])
+    kept, removed = drop_small_components(trimesh.util.concatenate([mesh, speck]), 0.05)
+    assert removed == 1 and kept.is_watertight and kept.area == pytest.approx(first.area + second.area)
+
+
 def test_postprocess_rejects_empty_meshes():
     with pytest.raises(ValueError, match="empty"):
         postprocess(trimesh.Trimesh())
