@@ -324,7 +324,7 @@ on the study's own 4 + 4 unseen test shapes and views, evaluated in the same ses
 
 {end_to_end_table(models)}
 
-## Extraction and pipeline stages (`occnet bench --runs N`: medians of N runs a stage, 10N for the per-frame stages; ratios against the dense 128^3 grid of the same run)
+## Extraction and pipeline stages (`occnet bench --runs N`: medians of N runs, 10N per-frame; ratios to the dense 128^3 grid of the run)
 
 Ratios compare paths measured side by side in one run. Absolute seconds depend on the machine
 and its load. `iou_vs_dense128` is the volumetric IoU of each mesh against the dense 128^3 mesh
