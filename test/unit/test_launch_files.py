@@ -1,5 +1,5 @@
-"""Launch files: `launch` is not installable here, so check what can be checked without it:
-they parse, define generate_launch_description, and take their node list from launch_nodes."""
+"""Launch files, statically: they parse, define generate_launch_description and take their node
+list from the registry (test/ros/test_ros_launch.py runs them with `ros2 launch`)."""
 
 from __future__ import annotations
 
