@@ -1,7 +1,7 @@
-"""message_filters' ApproximateTimeSynchronizer path for real, on the two-thread executor the
-node runs with: the input callbacks (synchroniser, on_frame, watch_stamp) never overlap each other
-(self.input_group) and processing never overlaps housekeeping (self.group); inputs are taken while
-a frame is processed (what both touch is under pending_lock). Approximately stamped inputs are
+"""message_filters' ApproximateTimeSynchronizer path for real, on a two-thread executor: the
+input callbacks (synchroniser, on_frame, watch_stamp) never overlap each other (self.input_group),
+and frames are processed on the node's own worker thread while inputs keep arriving (what both
+touch is under pending_lock). Approximately stamped inputs are
 matched, and a stamp jump backwards (a bag replayed with --loop) resets the synchroniser and the
 TF buffer instead of dropping every later frame as stamp_backwards."""
 
