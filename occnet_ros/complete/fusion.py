@@ -5,7 +5,7 @@ blended with the model's by the evidence weight so there is no step where the ev
 space a ray proved empty is pushed below the level; elsewhere the model decides. The result is
 one logit field, so marching cubes gives one closed mesh with no double walls at the seams.
 
-Known-free space that no view observed (most of the box: 70% of the extraction's queries on the
+Known-free space that no view observed (most of the box: 63% of the extraction's queries on the
 bench chair) takes ``level - free_margin`` without asking the network (``skip_known_free``):
 MISE refines the same cells either way (its margin is below ``free_margin``), and the
 reconstruction queries the network only where :func:`model_needed` says its logit can matter.
