@@ -44,7 +44,6 @@ def fuse_logits(model: np.ndarray, evidence: Evidence, level: float, settings: F
     """Fused logits from the model's logits and the evidence at the same points (the model's
     values are not read where :func:`model_needed` is False)."""
     needed = model_needed(evidence, settings)
-    model = np.where(needed, model, level)  # unread: keeps NaN placeholders out of the arithmetic
     alpha = np.clip(evidence.weight / settings.full_weight, 0.0, 1.0)
     tsdf = np.nan_to_num(evidence.tsdf, nan=0.0)
     from_evidence = level - settings.gain * tsdf

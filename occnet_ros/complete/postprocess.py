@@ -42,7 +42,8 @@ def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[t
         return mesh, 0
     areas = np.bincount(labels, weights=mesh.area_faces, minlength=parts)
     kept = areas >= min_fraction * areas.max()
-    faces, face_labels = mesh.faces[kept[labels]], labels[kept[labels]]
+    keep = kept[labels]
+    faces, face_labels = mesh.faces[keep], labels[keep]
     # each component gets its own copy of a vertex it shares with another (as split's submeshes
     # do): two kept components that touch along a non-manifold edge come apart, each closed
     copies, index = np.unique(face_labels[:, None].astype(np.int64) * len(mesh.vertices) + faces, return_inverse=True)

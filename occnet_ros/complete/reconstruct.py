@@ -132,13 +132,14 @@ class Reconstructor:
             evidence = field_.at(offsets, frame.center)
             needed = model_needed(evidence, self.fusion)
             timings["evidence_s"] = timings.get("evidence_s", 0.0) + time.perf_counter() - start
-            logits = np.full(len(q), np.nan, dtype=np.float32)
             if needed.all():
                 logits = fn(p).float().cpu().numpy()
-            elif needed.any():
-                logits[needed] = fn(p[torch.from_numpy(needed)]).float().cpu().numpy()
-            elif self.cancel.is_set():  # no network call this batch to notice it
-                raise ReconstructionCancelled("reconstruction cancelled")
+            else:  # NaN where the network is not asked: fuse_logits does not read those
+                logits = np.full(len(q), np.nan, dtype=np.float32)
+                if needed.any():
+                    logits[needed] = fn(p[torch.from_numpy(needed)]).float().cpu().numpy()
+                elif self.cancel.is_set():  # no network call this batch to notice it
+                    raise ReconstructionCancelled("reconstruction cancelled")
             return torch.from_numpy(fuse_logits(logits, evidence, level, self.fusion))
 
         return fused
