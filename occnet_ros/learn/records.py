@@ -119,6 +119,14 @@ class View:
     pose: np.ndarray
     points: np.ndarray
     mask: np.ndarray | None = None  # the object's (segmentation) mask, when more than the object was rendered
+    true_pose: np.ndarray | None = None  # the pose the depth was rendered with, where ``pose`` has pose error
+
+    def with_true_pose(self) -> View:
+        """The view as a perfectly tracked headset would report it (pose and points), for studies."""
+        if self.true_pose is None:
+            return self
+        correction = self.true_pose @ np.linalg.inv(self.pose)
+        return View(self.depth, self.true_pose, transform_points(correction, self.points).astype(np.float32), self.mask)
 
     def depth_view(self, intrinsics: Intrinsics) -> DepthView:
         """The view as reconstruction takes it (without a mask only the object was rendered: its
@@ -206,7 +214,8 @@ def render_views(
             points = points[rng.choice(len(points), spec.max_points_per_view, replace=False)]
         reported = sensor.perturb_pose(pose, rng) if sensor is not None else pose
         object_pose = lift @ reported
-        views.append(View(depth, object_pose, transform_points(object_pose, points).astype(np.float32), mask))
+        views.append(View(depth, object_pose, transform_points(object_pose, points).astype(np.float32), mask,
+                          None if np.array_equal(reported, pose) else lift @ pose))
     if not views:
         raise RuntimeError("no camera saw enough of the object")
     return views

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,8 @@ class ReconstructionNode(Node):
                                                p["refine_margin"], bf16=p["bf16"])
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot load the model: {error}") from error
+        if reconstructor.evidence is not None:
+            reconstructor.evidence = replace(reconstructor.evidence, pose_tolerance_m=p["pose_tolerance_m"])
         extraction = reconstructor.extraction
         post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
         self.get_logger().info(

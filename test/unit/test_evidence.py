@@ -75,6 +75,25 @@ def test_free_space_needs_two_views_unless_the_silhouette_proves_it():
     assert not points_evidence(edge, [plane_view(mask=mask)], trunc).free[0]
 
 
+def test_silhouettes_spare_the_neighbourhood_of_observed_points():
+    # an object on the left (mask, depth 0.9) before a background wall at 1.0 that is not the object
+    mask = np.zeros((SIZE, SIZE), bool)
+    mask[:, :20] = True
+    view = DepthView(np.where(mask, 0.9, 1.0).astype(np.float32), mask, K, np.eye(4))
+    near = np.array([[(23 - 32) / 100 * 0.9, 0.0, 0.9]])  # 4 px right of the mask, 3.6 cm from its edge
+    far = np.array([[(52 - 32) / 100 * 0.9, 0.0, 0.9]])
+    points = np.concatenate([near, far])
+    off = points_evidence(points, [view], 0.02, EvidenceSettings(pose_tolerance_m=0.0))
+    assert off.free.all()  # the silhouette alone proves both empty
+    spared = points_evidence(points, [view], 0.02, EvidenceSettings(pose_tolerance_m=0.05))
+    assert not spared.free[0] and spared.free[1]  # a misplaced mask must not carve next to the object
+    crossed = points_evidence(points, [view, view, view], 0.02, EvidenceSettings(pose_tolerance_m=0.05))
+    assert crossed.free[1] and not crossed.free[0]  # the background's ray crossing does not reach the object's depth
+    for bad in (-0.01, float("nan")):
+        with pytest.raises(ValueError):
+            EvidenceSettings(pose_tolerance_m=bad).validate()
+
+
 def test_points_behind_the_camera_or_outside_the_image_get_no_evidence():
     ev = points_evidence(np.array([[0.0, 0.0, -0.5], [5.0, 0.0, 0.5]]), [plane_view(), plane_view()], 0.02)
     assert (ev.weight == 0).all() and not ev.free.any()

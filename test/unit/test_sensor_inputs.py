@@ -78,6 +78,11 @@ def test_pose_error_moves_the_points_within_its_bounds():
         reach = np.linalg.norm(view.points - view.pose[:3, 3], axis=1).max()
         assert distance.max() <= 0.003 + np.deg2rad(0.5) * reach + 1e-4
     assert np.median(np.concatenate([distance_to(can(), v.points) for v in moved])) > 3e-4
+    # each view keeps the pose it was rendered with: with it, its points lie on the can again
+    assert all(v.true_pose is None for v in exact)
+    for view in moved:
+        tracked = view.with_true_pose()
+        assert distance_to(can(), tracked.points).max() < 1e-4 and np.allclose(tracked.pose, view.true_pose)
 
 
 def test_a_sensor_true_record_is_made_end_to_end():
