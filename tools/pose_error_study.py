@@ -3,10 +3,10 @@
 Sensor-true views (HoloLens 2 long-throw model, 3 mm / 0.5 deg of pose error per view), the same
 views for every condition: the evidence path with each ``pose_tolerance_m``, the same views with
 the poses they were rendered with (a perfectly tracked headset: what registering the views could
-at best recover), and TSDF fusion of the reported views. F@1% per object and the mean.
+at best recover), and TSDF fusion of both. F@1% per object and the mean.
 
     python tools/pose_error_study.py [--split val|unseen|foreign] [--per-category 3] [--views 5]
-                                     [--tolerances 0,0.01] [--json docs/eval/pose_error_study.json]
+                                     [--tolerances 0,0.01] [--only tsdf] [--json docs/eval/pose_error_study_val.json]
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--per-category", type=int, default=3)
     parser.add_argument("--views", type=int, default=5)
     parser.add_argument("--tolerances", default="0,0.01", help="pose_tolerance_m values, comma separated")
+    parser.add_argument("--only", help="run only the conditions whose name starts with this (e.g. tsdf)")
     parser.add_argument("--checkpoint")
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -57,6 +58,8 @@ def main() -> None:
         conditions = {name: ("occnet", runner, views) for name, runner in runners.items()}
         conditions["occnet, true poses"] = ("occnet", MethodRunner(spec, reconstructor), [v.with_true_pose() for v in views])
         conditions["tsdf"] = ("tsdf", MethodRunner(spec), views)
+        conditions["tsdf, true poses"] = ("tsdf", MethodRunner(spec), [v.with_true_pose() for v in views])
+        conditions = {k: v for k, v in conditions.items() if not args.only or k.startswith(args.only)}
         row = {"object": obj.name}
         for name, (method, runner, used) in conditions.items():
             row[name] = mesh_metrics(runner(method, used), obj.mesh, seed=0, samples=100_000).fscore_1pct
