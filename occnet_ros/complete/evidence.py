@@ -32,6 +32,7 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from occnet_ros.geometry.views import DepthView, valid_depth
+from occnet_ros.observe.frame import packed_voxels
 
 MIN_Z_M = 0.05  # points closer than this to a camera (or behind it) are not seen by it
 
@@ -159,9 +160,8 @@ def observed_points_tree(views: list[DepthView], tolerance_m: float) -> cKDTree 
     points = np.concatenate([view.points() for view in views])
     if not len(points):
         return None
-    cells = np.floor((points - points.min(axis=0)) / (0.25 * tolerance_m)).astype(np.int64)
-    extent = cells.max(axis=0) + 1
-    _, first = np.unique((cells[:, 0] * extent[1] + cells[:, 1]) * extent[2] + cells[:, 2], return_index=True)
+    keys, _ = packed_voxels(points, 0.25 * tolerance_m)
+    _, first = np.unique(keys, return_index=True)
     return cKDTree(points[first])
 
 
