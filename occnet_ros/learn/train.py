@@ -182,7 +182,7 @@ class Trainer:
         self.config = config
         self.settings = TrainSettings.from_dict(config.get("train", {}))
         self.model_config = ModelConfig.from_dict(config.get("model", {}))
-        self.example_spec = ExampleSpec(**config.get("data", {}).get("example", {}))
+        self.example_spec = ExampleSpec.from_dict(config.get("data", {}).get("example", {}))
         self.out_dir = Path(self.settings.out_dir)
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         self.rank = int(os.environ.get("RANK", "0"))
@@ -220,7 +220,7 @@ class Trainer:
             train_paths = prepare_split(data, "train", progress=False)
             val_paths = prepare_split(data, "val", progress=False)
         self.train_set = OccupancyDataset(train_paths, self.example_spec, seed=self.settings.seed)
-        val_spec = ExampleSpec(**{**vars(self.example_spec), "uniform_queries_only": True, "query_points": 4096})
+        val_spec = self.example_spec.for_validation()
         self.val_set = OccupancyDataset(val_paths, val_spec, seed=self.settings.seed + 1)
         self.model = build_model(self.model_config).to(self.device)
         self.optimizer = torch.optim.Adam(

@@ -102,3 +102,45 @@ def test_mesh_loading_skips_broken_meshes(tmp_path):
         load_mesh(tmp_path / "garbage.stl")
     items = mesh_dir_items("train", tmp_path)
     assert sorted(i.name for i in items) == ["mesh-garbage", "mesh-good", "mesh-open"]
+
+
+def test_example_transform_draws_a_yaw_alone_without_augmentation():
+    from occnet_ros.geometry.frames import yaw_matrix
+    from occnet_ros.learn.dataset import example_transform
+
+    plain = example_transform(np.random.default_rng(3), ExampleSpec())
+    assert np.allclose(plain, yaw_matrix(np.random.default_rng(3).uniform(0, 2 * np.pi)))
+
+
+def test_example_transform_mirrors_half_and_scales_within_the_jitter():
+    from occnet_ros.learn.dataset import example_transform
+
+    spec = ExampleSpec(mirror=True, aspect_jitter=0.2)
+    rng = np.random.default_rng(0)
+    transforms = [example_transform(rng, spec) for _ in range(400)]
+    mirrored = np.mean([np.linalg.det(t) < 0 for t in transforms])
+    assert 0.4 < mirrored < 0.6
+    scales = np.concatenate([np.linalg.svd(t, compute_uv=False) for t in transforms])
+    assert scales.min() >= 1 / 1.2 - 1e-9 and scales.max() <= 1.2 + 1e-9
+    assert scales.max() - scales.min() > 0.3  # proportions really change
+    assert not ExampleSpec(mirror=True, aspect_jitter=0.2).for_validation().mirror
+    with pytest.raises(ValueError, match="aspect_jitter"):
+        ExampleSpec(aspect_jitter=1.5)
+    with pytest.raises(ValueError, match="mirorr"):
+        ExampleSpec.from_dict({"mirorr": True})
+
+
+def test_augmented_examples_keep_inputs_and_labels_in_one_frame():
+    """Inside-labelled queries of a box fill the box its observed surface spans, in the
+    example's own (mirrored, stretched) frame: a map applied to one and not the other fails."""
+    mesh = trimesh.creation.box([0.3, 0.12, 0.2])
+    mesh.apply_translation([0.05, 0, 0.1])
+    record = make_record(mesh, np.random.default_rng(0), RecordSpec(views=6, queries=6000, surface_points=1000), "box")
+    spec = ExampleSpec(input_points=600, query_points=3000, min_views=6, max_views=6, mirror=True, aspect_jitter=0.4)
+    for seed in range(6):
+        example = make_example(record, np.random.default_rng(seed), spec)
+        inside = example["queries"][example["occupancies"] > 0.5]
+        low, high = example["inputs"].min(0), example["inputs"].max(0)
+        assert np.all(inside.min(0) > low - 0.03) and np.all(inside.max(0) < high + 0.03)
+        # the top face is seen: inside points reach it, under any stretch of z
+        assert inside[:, 2].max() > high[2] - 0.05

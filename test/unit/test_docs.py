@@ -23,16 +23,17 @@ def test_readme_documents_every_field_and_parameter():
             assert f"`{param.name}`" in readme, f"{node}.{param.name}"
 
 
-def test_readme_documents_every_model_train_record_and_sensor_key():
+def test_readme_documents_every_model_train_record_example_and_sensor_key():
     from dataclasses import fields
 
     from occnet_ros.geometry.sensor import SensorModel
+    from occnet_ros.learn.dataset import ExampleSpec
     from occnet_ros.learn.records import RecordSpec
     from occnet_ros.learn.train import TrainSettings
     from occnet_ros.model.occnet import ModelConfig
 
     readme = (REPO / "README.md").read_text()
-    for settings in (ModelConfig, TrainSettings, RecordSpec, SensorModel):
+    for settings in (ModelConfig, TrainSettings, RecordSpec, ExampleSpec, SensorModel):
         for field in fields(settings):
             if field.name not in ("out_dir", "intrinsics"):  # set per config, shown in the examples; not a YAML key
                 assert f"`{field.name}`" in readme, f"{settings.__name__}.{field.name}"
