@@ -20,7 +20,8 @@ from torch.utils.data import DataLoader
 
 from occnet_ros.learn.config import load_config
 from occnet_ros.learn.dataset import ExampleSpec, OccupancyDataset
-from occnet_ros.learn.train import prepare_split, validate
+from occnet_ros.learn.splits import prepare_split
+from occnet_ros.learn.train import validate
 from occnet_ros.model.checkpoint import load_checkpoint
 
 

@@ -52,7 +52,7 @@ def fine_tune_config(config: dict, init: Path, meshes: Path | None) -> dict:
 
 def cmd_data(args: argparse.Namespace) -> int:
     from occnet_ros.learn.config import load_config
-    from occnet_ros.learn.train import prepare_split
+    from occnet_ros.learn.splits import prepare_split
 
     config = load_config(args.config)
     splits = {}

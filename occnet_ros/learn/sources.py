@@ -1,7 +1,8 @@
 """Where training shapes come from: procedural categories, user mesh folders, ONet ShapeNet.
 
 Each source lists items (a name and a way to make its Record); ``build_cache`` makes the
-missing ones once and returns the cached files of a split.
+missing ones once and returns the cached files of a split (learn/splits.py does both for the
+sources of a config).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, RandomSampler
 from tqdm import tqdm
 
+from occnet_ros.learn.config import config_differences, run_identity
 from occnet_ros.learn.dataset import ExampleSpec, OccupancyDataset
-from occnet_ros.learn.pack import packed_records
-from occnet_ros.learn.records import RecordSpec
-from occnet_ros.learn.sources import SPLITS, build_cache, mesh_dir_items, procedural_items
+from occnet_ros.learn.splits import prepare_split
 from occnet_ros.model.checkpoint import InferenceSettings, pick_device, read_checkpoint, save_checkpoint
 from occnet_ros.model.occnet import ModelConfig, build_model, require_same_architecture
 
@@ -80,76 +79,6 @@ class TrainSettings:
         progress = min(1.0, (step - self.warmup_steps) / max(1, self.max_steps - self.warmup_steps))
         floor = self.lr * self.min_lr_fraction
         return floor + (self.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-COUNTS = ("train", "val", "test")
-SOURCE_KEYS = {
-    "procedural": {"categories", "exclude", *COUNTS},
-    "mesh_dir": {"path", "up", "scale"},
-    "shapenet_onet": {"path", "classes", "size_m"},
-    "pybullet_wheel": {"wheel", "download_dir", *COUNTS},
-    "sweethome3d": {"path", "download_dir", "scale_jitter", *COUNTS},
-    "records_dir": {"path"},
-}
-
-
-def check_source(source: dict[str, Any]) -> str:
-    """The source's type; an unknown type or key fails naming it."""
-    kind = source.get("type")
-    if kind not in SOURCE_KEYS:
-        raise ValueError(f"unknown data source type {kind!r} ({', '.join(SOURCE_KEYS)})")
-    unknown = sorted(set(source) - SOURCE_KEYS[kind] - {"type"})
-    if unknown:
-        raise ValueError(f"unknown keys {unknown} in a {kind} data source; known: {sorted(SOURCE_KEYS[kind])}")
-    return kind
-
-
-def split_items(data_config: dict[str, Any], split: str) -> list:
-    """The items of one split from every configured source."""
-    from occnet_ros.shapes.catalog import CATEGORIES
-
-    items = []
-    for source in data_config.get("sources", []):
-        kind = check_source(source)
-        if kind == "procedural":
-            categories = source.get("categories", "all")
-            categories = list(CATEGORIES) if categories == "all" else list(categories)
-            held_out = set(source.get("exclude", []))
-            categories = [c for c in categories if c not in held_out]
-            items += procedural_items(split, categories, int(source.get(split, 0)))
-        elif kind == "mesh_dir":
-            items += mesh_dir_items(split, Path(source["path"]), source.get("up", "z"), float(source.get("scale", 1.0)))
-        elif kind == "shapenet_onet":
-            from occnet_ros.learn.shapenet import shapenet_items
-
-            items += shapenet_items(split, Path(source["path"]), source.get("classes"), float(source.get("size_m", 0.5)))
-        elif kind == "pybullet_wheel":
-            from occnet_ros.learn.packaged import download_wheel, pybullet_items
-
-            wheel = Path(source["wheel"]) if source.get("wheel") else download_wheel(Path(source.get("download_dir", "data/wheels")))
-            items += pybullet_items(split, wheel, count=source.get(split))
-        elif kind == "sweethome3d":
-            from occnet_ros.learn.furniture import DOWNLOAD_DIR, fetch_package, furniture_items
-
-            download = Path(source["download_dir"]) if source.get("download_dir") else DOWNLOAD_DIR
-            catalogs = Path(source["path"]) if source.get("path") else fetch_package(download)
-            items += furniture_items(split, catalogs, count=source.get(split), scale_jitter=float(source.get("scale_jitter", 0.15)))
-    return items
-
-
-def prepare_split(data_config: dict[str, Any], split: str, progress: bool = True) -> list[Path]:
-    """Cached record files of a split, generated where missing."""
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}")
-    spec = RecordSpec.from_dict(data_config.get("record", {}))
-    cache = Path(data_config.get("cache_dir", "data/cache")) / split
-    sources = data_config.get("sources", [])
-    packed = [source for source in sources if source.get("type") == "records_dir"]
-    for source in packed:
-        check_source(source)  # split_items checks the others
-    made = {**data_config, "sources": [source for source in sources if source.get("type") != "records_dir"]}
-    paths = build_cache(split_items(made, split), cache, spec, int(data_config.get("seed", 0)), progress) if made["sources"] else []
-    return paths + [path for source in packed for path in packed_records(source, split)]
 
 
 @torch.no_grad()
@@ -272,6 +201,12 @@ class Trainer:
             return
         state = read_checkpoint(last, map_location=self.device)
         require_same_architecture(last, ModelConfig.from_dict(state["model_config"]), self.model_config, "use a new out_dir")
+        # a state at step 0 holds only the warm start; states written before run_json resume unchecked
+        if "run_json" in state and int(state["step"]) > 0:
+            differences = config_differences(json.loads(state["run_json"]), self.run_identity())
+            if differences:
+                raise ValueError(f"{last} is the state of another config ({'; '.join(differences)}: the state's -> this "
+                                 "config's); use a new out_dir, or the config that made it")
         self.model.load_state_dict(state["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step, self.epoch = int(state["step"]), int(state["epoch"])
@@ -279,6 +214,9 @@ class Trainer:
         self.best = dict(state.get("best", self.best))
         self.history = list(json.loads(state.get("history_json", "[]")))
         log.info("resumed from %s at step %d (epoch %d)", last, self.step, self.epoch)
+
+    def run_identity(self) -> dict[str, Any]:
+        return run_identity(asdict(self.settings), asdict(self.example_spec), self.config.get("data", {}))
 
     def save(self, name: str, threshold: float, info: dict[str, Any], with_optimizer: bool) -> None:
         extra = {}
@@ -290,6 +228,7 @@ class Trainer:
                 "epoch_batches": self.epoch_batches,
                 "best": self.best,
                 "history_json": json.dumps(self.history),
+                "run_json": json.dumps(self.run_identity()),
             }
         save_checkpoint(self.out_dir / name, self.model, self.inference_settings(threshold), info, extra)
 

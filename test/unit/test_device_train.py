@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from tiny import tiny_config
 
-from occnet_ros.learn.train import prepare_split
+from occnet_ros.learn.splits import prepare_split
 from occnet_ros.model.checkpoint import read_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ import trimesh
 
 from occnet_ros.learn import furniture
 from occnet_ros.learn.records import RecordSpec
-from occnet_ros.learn.train import prepare_split, split_items
+from occnet_ros.learn.splits import prepare_split, split_items
 
 
 def open_cup_obj() -> str:

@@ -11,7 +11,7 @@ import trimesh
 from occnet_ros.learn.packaged import pybullet_items, wheel_meshes
 from occnet_ros.learn.records import RecordSpec
 from occnet_ros.learn.shapenet import shapenet_items
-from occnet_ros.learn.train import prepare_split
+from occnet_ros.learn.splits import prepare_split
 
 SPEC = RecordSpec(views=3, queries=2000, surface_points=1000)
 

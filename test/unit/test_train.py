@@ -108,6 +108,17 @@ def test_resuming_with_another_architecture_names_both(tmp_path):
         train(config)
 
 
+def test_resuming_with_another_config_names_the_differences(tmp_path):
+    config = tiny_config(tmp_path, 2)
+    train(config)
+    config["train"]["max_steps"] = 3  # how long a run goes may change: it resumes
+    assert train(config)["step"] == 3
+    other = {**config, "train": {**config["train"], "lr": 0.01, "max_steps": 4},
+             "data": {**config["data"], "example": {**config["data"]["example"], "mirror": True}}}
+    with pytest.raises(ValueError, match=r"another config \(data.example.mirror: False -> True; train.lr: .* -> 0.01"):
+        train(other)
+
+
 def test_fine_tune_from_a_checkpoint_on_a_mesh_folder(tmp_path, tiny_checkpoint, monkeypatch, capsys):
     import torch
     import trimesh
