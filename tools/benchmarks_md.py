@@ -246,7 +246,8 @@ the views' TSDF and free space fused with the learned prior, complete/fusion.py)
 "(prior only)" is the same model given the points alone, as before the evidence issue. The
 training configs hold **bowl and sofa out entirely** (unseen categories) and never use the
 pybullet wheel's objects 950-999 (foreign shapes); conv_onet_furniture also trains on the
-furniture package's training split, never on its test split (real furniture). A model after the
+furniture package's training split, never on its test split (real furniture), and on all 900
+pybullet training objects with mirrored and stretched examples (config/train/conv_onet_furniture.yaml). A model after the
 first ran with `BASELINES=0` (its own rows only). Metrics in each ground truth's unit box:
 Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, F@1% on the observed part of the
 ground-truth surface (within 2% of the box from an input point) and on the rest, volumetric IoU
