@@ -113,23 +113,34 @@ def end_to_end_table(models: list[str]) -> str:
                     source += ", network at every query"
                 lines.append(f"| {model} | {source} | {r['resolution']}^3 | {r['precision']} | {r['threads']} | {r['median_s']:.3f} | "
                              f"{r['p90_s']:.3f} |")
+    return "\n".join(lines) + "\n\n" + machines(models)
+
+
+def machines(models: list[str]) -> str:
+    """Which machine timed each model: rows of different models compare only where it is the same CPU."""
+    lines = ["Each model's rows come from its own `occnet bench` run (docs/eval/MODEL/bench.json); compare across"
+             " models only where the CPU is the same:"]
+    for model in models:
+        records = load(DOCS / "eval" / model / "bench.json")
+        if records:
+            info = records[0].get("machine", {})
+            cpu = info.get("cpu_model") or "CPU model not recorded (a run before benches named it)"
+            lines.append(f"- {model}: {cpu}, {info.get('cpus', '?')} cores, torch {info.get('torch', '?')}")
     return "\n".join(lines)
 
 
 def bench_table(models: list[str]) -> str:
     lines = ["| model | stage | median s | p90 s | p99 s | ratio to dense 128^3 | points evaluated | IoU vs dense 128^3 |",
              "|---|---|---|---|---|---|---|---|"]
-    machine = ""
     for model in models:
         for r in load(DOCS / "eval" / model / "bench.json"):
             if r["name"].startswith("end_to_end_"):
                 continue
-            machine = r.get("machine", machine)
             iou = r.get("iou_vs_dense128")
             p99 = f"{r['p99_s']:.4f}" if "p99_s" in r else ""
             lines.append(f"| {model} | {r['name']} | {r['median_s']:.4f} | {r['p90_s']:.4f} | {p99} | {r['ratio_to_dense128']:.3f} | "
                          f"{r.get('evaluated_points', '')} | {'' if iou is None else f'{iou:.3f}'} |")
-    return "\n".join(lines) + (f"\n\nMachine: `{machine}`" if machine else "")
+    return "\n".join(lines) + "\n\n" + machines(models)
 
 
 def targets(models: list[str]) -> str:

@@ -118,3 +118,13 @@ def test_bench_times_last_view_to_mesh_per_grid_precision_and_threads(tmp_path, 
     names = [r["name"] for r in records]
     assert names == ["end_to_end_64_fp32_1thread", "end_to_end_64_bf16_1thread", "end_to_end_128_fp32_1thread", "end_to_end_128_bf16_1thread"]
     assert all(r["median_s"] > 0 and r["runs"] == 1 for r in records)
+
+
+def test_bench_names_the_cpu_it_timed_on(tmp_path):
+    from occnet_ros.evaluate.bench import cpu_model, machine
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Example CPU @ 2.0GHz\n\nprocessor\t: 1\n")
+    assert cpu_model(cpuinfo) == "Example CPU @ 2.0GHz"
+    assert cpu_model(tmp_path / "missing") != ""  # platform's guess, never an error
+    assert set(machine()) >= {"cpu_model", "cpus", "torch_threads"}
