@@ -6,6 +6,10 @@ much of the gap to a fully observed object is the input's ambiguity and how much
 
     python -P tools/val_iou_by_views.py --config config/train/conv_onet_evidence.yaml \
         models/conv_onet_evidence.pt models/conv_onet_evidence_long.best.pt --json docs/eval/val_iou_by_views.json
+
+`--by-source` adds each data source's records alone (docs/eval/val_iou_by_source.json): whether the
+held-out pybullet and furniture records rank checkpoints as the foreign-shape and furniture test
+splits do, i.e. whether they can pick the best model without looking at a test split.
 """
 
 from __future__ import annotations
@@ -35,6 +39,23 @@ def iou_by_views(checkpoint: Path, paths: list[Path], spec: ExampleSpec, views: 
     return results
 
 
+def record_source(path: Path) -> str:
+    """The data source a cached record came from, read off its file name (procedural-chair-1000000.npz,
+    pybullet-17.npz, sh3d-....npz): procedural primitives apart from the procedural categories."""
+    name = path.name
+    if name.startswith("procedural-primitives"):
+        return "primitives"
+    return {"procedural": "procedural", "pybullet": "pybullet", "sh3d": "furniture"}.get(name.split("-")[0], "other")
+
+
+def by_source(paths: list[Path]) -> dict[str, list[Path]]:
+    """Records grouped by their source, in a fixed order."""
+    groups: dict[str, list[Path]] = {}
+    for path in sorted(paths):
+        groups.setdefault(record_source(path), []).append(path)
+    return groups
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+", type=Path)
@@ -42,6 +63,9 @@ def main() -> None:
     parser.add_argument("--views", default="1,3,5,10")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--by-source", action="store_true",
+                        help="also each data source's records alone (procedural, primitives, pybullet, furniture; "
+                        "the threshold swept per source)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     config = load_config(args.config)
@@ -49,14 +73,20 @@ def main() -> None:
     paths = prepare_split(config["data"], "val", progress=False)
     views = [int(v) for v in args.views.split(",")]
     seed = int(config.get("train", {}).get("seed", 0)) + 1  # the training validation's seed
-    table = {str(path): iou_by_views(path, paths, spec, views, seed) for path in args.checkpoints}
-    print(f"{len(paths)} validation records of {args.config}; IoU (threshold) by views merged")
-    print("| checkpoint | " + " | ".join(f"{v} views" for v in views) + " |")
-    for name, rows in table.items():
-        print(f"| {Path(name).name} | " + " | ".join(f"{rows[v]['iou']:.3f} ({rows[v]['threshold']:.2f})" for v in views) + " |")
+    groups = {"all": paths, **(by_source(paths) if args.by_source else {})}
+    table = {group: {str(path): iou_by_views(path, members, spec, views, seed) for path in args.checkpoints}
+             for group, members in groups.items()}
+    for group, results in table.items():
+        print(f"{len(groups[group])} validation records of {args.config} ({group}); IoU (threshold) by views merged")
+        print("| checkpoint | " + " | ".join(f"{v} views" for v in views) + " |")
+        for name, rows in results.items():
+            print(f"| {Path(name).name} | " + " | ".join(f"{rows[v]['iou']:.3f} ({rows[v]['threshold']:.2f})" for v in views) + " |")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"config": str(args.config), "records": len(paths), "results": table}, indent=1) + "\n")
+        report = {"config": str(args.config), "records": len(paths), "results": table["all"]}
+        if args.by_source:
+            report["by_source"] = {group: {"records": len(groups[group]), "results": table[group]} for group in groups if group != "all"}
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
 
 
 if __name__ == "__main__":
