@@ -27,6 +27,7 @@ from tqdm import tqdm
 from occnet_ros.learn.config import config_differences, run_identity
 from occnet_ros.learn.dataset import ExampleSpec, OccupancyDataset
 from occnet_ros.learn.splits import prepare_split
+from occnet_ros.learn.stopping import stop_on_signals
 from occnet_ros.model.checkpoint import InferenceSettings, pick_device, read_checkpoint, save_checkpoint
 from occnet_ros.model.occnet import ModelConfig, build_model, require_same_architecture
 
@@ -286,35 +287,39 @@ class Trainer:
         self.model.train()
         loss = math.nan
         progress = tqdm(total=self.settings.max_steps, initial=self.step, desc="train", disable=not self.is_main)
-        while self.step < last_step and time.monotonic() - start < budget:
-            for batch in self.loader():
-                loss = self.train_step(batch)
-                self.step += 1
-                self.epoch_batches += 1
-                progress.update(1)
-                progress.set_postfix(loss=f"{loss:.4f}", best_iou=f"{self.best['iou']:.3f}")
-                if self.is_main and self.step % self.settings.validate_every == 0:
-                    self.evaluate_and_save(loss, time.monotonic() - start)
-                if self.is_main and self.step % self.settings.checkpoint_every == 0:
-                    self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
-                if self.step >= last_step or time.monotonic() - start >= budget:
-                    break
-            else:
-                self.epoch, self.epoch_batches = self.epoch + 1, 0
-        progress.close()
-        if self.is_main:
-            self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
-            self.log_chunk(first_step, loss, time.monotonic() - start)
+        # ranks stopping at different steps would hang each other's all-reduce: torchrun runs are stopped whole
+        with stop_on_signals(enabled=not self.distributed) as stop:
+            while self.step < last_step and time.monotonic() - start < budget and not stop.signal:
+                for batch in self.loader():
+                    loss = self.train_step(batch)
+                    self.step += 1
+                    self.epoch_batches += 1
+                    progress.update(1)
+                    progress.set_postfix(loss=f"{loss:.4f}", best_iou=f"{self.best['iou']:.3f}")
+                    if self.is_main and self.step % self.settings.validate_every == 0:
+                        self.evaluate_and_save(loss, time.monotonic() - start)
+                    if self.is_main and self.step % self.settings.checkpoint_every == 0:
+                        self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
+                    if self.step >= last_step or time.monotonic() - start >= budget or stop.signal:
+                        break
+                else:
+                    self.epoch, self.epoch_batches = self.epoch + 1, 0
+            progress.close()
+            if self.is_main:
+                self.save("last.pt", self.best.get("threshold", 0.5), {}, with_optimizer=True)
+                self.log_chunk(first_step, loss, time.monotonic() - start, stop.signal)
         if self.distributed:
             dist.barrier()
             dist.destroy_process_group()
-        return {"step": self.step, "loss": loss, "best": self.best, "chunk": self.chunk}
+        return {"step": self.step, "loss": loss, "best": self.best, "chunk": self.chunk, "stopped_by": stop.signal}
 
-    def log_chunk(self, first_step: int, loss: float, seconds: float) -> None:
+    def log_chunk(self, first_step: int, loss: float, seconds: float, stopped_by: str | None = None) -> None:
         """One line per invocation in chunks.jsonl: the curve of a run trained in chunks."""
         last_val = next((r for r in reversed(self.history) if r["step"] > first_step), {})
         record = {"chunk": self.chunk, "first_step": first_step, "last_step": self.step, "minutes": seconds / 60,
                   "device": str(self.device), "train_loss": loss, "val_iou": last_val.get("val_iou"), "best": self.best}
+        if stopped_by:
+            record["stopped_by"] = stopped_by
         with open(self.out_dir / "chunks.jsonl", "a") as out:
             out.write(json.dumps(record) + "\n")
 

@@ -160,3 +160,39 @@ def test_learning_rate_schedules():
     assert TrainSettings.from_dict({"lr": 2e-4}).learning_rate(12345) == 2e-4
     with pytest.raises(ValueError, match="lr_schedule must be one of"):
         TrainSettings.from_dict({"lr_schedule": "step"})
+
+
+def test_a_stop_signal_saves_the_state_and_the_next_run_resumes_exactly(tmp_path, monkeypatch):
+    """SIGTERM (a job's time limit) or Ctrl-C mid-run: the step finishes, the state and the chunk are written,
+    nothing is lost, and the handlers are as before afterwards."""
+    import torch
+
+    from occnet_ros.learn.train import Trainer
+
+    config = tiny_config(tmp_path, 6)
+    config["train"].update(batch_size=2, lr_schedule="cosine", warmup_steps=2, validate_every=3, checkpoint_every=100)
+    whole = train({**config, "train": {**config["train"], "out_dir": str(tmp_path / "whole")}})
+    stopped_config = {**config, "train": {**config["train"], "out_dir": str(tmp_path / "stopped")}}
+    real_step = Trainer.train_step
+
+    def step_then_signal(self, batch):
+        loss = real_step(self, batch)
+        if self.step == 3:  # the step being trained is the fourth: it still completes
+            os.kill(os.getpid(), signal.SIGTERM)
+        return loss
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(Trainer, "train_step", step_then_signal)
+    first = train(stopped_config)
+    monkeypatch.setattr(Trainer, "train_step", real_step)
+    assert (first["step"], first["stopped_by"]) == (4, "SIGTERM")
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert read_checkpoint(tmp_path / "stopped" / "last.pt")["step"] == 4  # saved though checkpoint_every is 100
+    chunk = json.loads((tmp_path / "stopped" / "chunks.jsonl").read_text().splitlines()[0])
+    assert (chunk["last_step"], chunk["stopped_by"]) == (4, "SIGTERM")
+    second = train(stopped_config)
+    assert (second["step"], second["chunk"], second["stopped_by"]) == (6, 2, None)
+    a, b = read_checkpoint(tmp_path / "whole" / "last.pt"), read_checkpoint(tmp_path / "stopped" / "last.pt")
+    for name, tensor in a["state_dict"].items():
+        assert torch.allclose(tensor, b["state_dict"][name], atol=1e-6), name
+    assert whole["loss"] == pytest.approx(second["loss"], rel=1e-5)
