@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -20,6 +21,13 @@ os.environ.setdefault("ROS_HOME", tempfile.mkdtemp(prefix="occnet-ros-home-"))
 os.environ.setdefault("RCUTILS_LOGGING_USE_STDOUT", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+# A shell's background job (`make test &`, nohup, a CI step run with `&`) starts with SIGINT ignored
+# and every child inherits that: `ros2 launch` (whose handler only chains onto Python's) would then
+# never see the Ctrl-C that stop_launch sends, and be killed after 60 s. With Python's own handler
+# here, children start with SIGINT at its default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_report_header(config):

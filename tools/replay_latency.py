@@ -119,6 +119,8 @@ def summarise(probe: Probe) -> dict:
 
 
 def main() -> None:
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:  # run in the background: let the launch see our SIGINT
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=40)
     parser.add_argument("--objects", type=int, default=4)
