@@ -78,6 +78,14 @@ def ratio_table(models: list[str], splits: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def previous_default_finetune(first: str, previous: str = "conv_onet_evidence") -> str:
+    """The same study of the default before this one, where it was run."""
+    if first == previous or not (DOCS / "eval" / f"finetune_{previous}").is_dir():
+        return ""
+    return f"\nThe same study of the previous default, {previous} (`tools/run_finetune_study.sh models/{previous}.pt 6`):\n\n" \
+        + finetune_table(previous)
+
+
 def finetune_table(model: str) -> str:
     tuned = load(DOCS / "eval" / f"finetune_{model}" / "unseen_views.json")
     if not tuned:
@@ -302,8 +310,9 @@ the views' TSDF and free space fused with the learned prior, complete/fusion.py)
 training configs hold **bowl and sofa out entirely** (unseen categories) and never use the
 pybullet wheel's objects 950-999 (foreign shapes); conv_onet_furniture also trains on the
 furniture package's training split, never on its test split (real furniture), and on all 900
-pybullet training objects with mirrored and stretched examples (config/train/conv_onet_furniture.yaml). A model after the
-first ran with `BASELINES=0` (its own rows only). Metrics in each ground truth's unit box:
+pybullet training objects with mirrored and stretched examples (config/train/conv_onet_furniture.yaml). The classical
+baselines and the "(prior only)" rows come from the runs that made them on the same objects and views (the first
+run of each split); every other model ran with `BASELINES=0` (its own rows only). Metrics in each ground truth's unit box:
 Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, F@1% on the observed part of the
 ground-truth surface (within 2% of the box from an input point) and on the rest, volumetric IoU
 on 100k uniform points (only watertight outputs: TSDF and Poisson meshes from open3d are not
@@ -357,14 +366,15 @@ the 3 + 3 unseen shapes evaluated now; the fine-tuned figures are the study's (i
 
 {finetune_table("conv_onet_procedural")}
 
-## Fine-tuning the default (conv_onet_evidence, evidence path)
+## Fine-tuning the default ({first}, evidence path)
 
-`tools/run_finetune_study.sh models/conv_onet_evidence.pt 6`: the same 5 + 5 training-seed meshes (4 + 4 to train),
+`tools/run_finetune_study.sh models/{first}.pt 6`: the same 5 + 5 training-seed meshes (4 + 4 to train),
 6 minutes on one CPU thread (a training run shared the other core); zero-shot is the shipped model
 on the study's own 4 + 4 unseen test shapes and views, evaluated in the same session
 (`zero_shot_views.json`).
 
-{finetune_table("conv_onet_evidence")}
+{finetune_table(first)}
+{previous_default_finetune(first)}
 
 ## Pictures (input, reconstructions with the evidence and with the prior only, baselines, ground truth)
 
