@@ -199,8 +199,8 @@ FILED_PRIOR = ("conv_onet_procedural", "occnet_prior")
 
 def mean_at(path: Path, method: str, views: int, key: str) -> float | None:
     """Mean of one metric over a split's objects for one method and view count (None where absent)."""
-    values = [r[key] for r in load(path) if r["method"] == method and r["views"] == views and r.get(key) is not None]
-    return sum(values) / len(values) if values else None
+    row = next((r for r in summarize(load(path)) if r["method"] == method and r["views"] == views), None)
+    return row[key] if row else None
 
 
 def shape_prior_targets(model: str) -> list[str]:
