@@ -296,9 +296,15 @@ node cleans them. Baselines see the same depth, masks and poses.
 {tables}"""
 
 
+def object_count(model: str, name: str) -> int:
+    """How many objects one model's eval file holds."""
+    return len({r["object"] for r in load(DOCS / "eval" / model / name)})
+
+
 def main(models: list[str]) -> None:
     first = models[0]
-    furniture_count = len({r["object"] for r in load(DOCS / "eval" / first / "furniture_views.json")})
+    furniture_count, foreign_count, unseen_count = (object_count(first, name) for name in
+                                                    ("furniture_views.json", "foreign_views.json", "unseen_views.json"))
     text = f"""# Benchmarks
 
 Generated {datetime.date.today().isoformat()} by `tools/run_benchmarks.sh {' '.join(f'models/{m}.pt' for m in models)}`,
@@ -320,7 +326,11 @@ closed here, so they have none), input fidelity (share of input points within 1%
 from the output mesh). Time per object on this 2-core CPU while other evaluations shared it
 (occnet: network + evidence + MISE 32->128 + post-processing to <= 5,000 triangles).
 Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
-(docs/eval/fusion_sweep_round*.json).
+(docs/eval/fusion_sweep_round*.json). {first}'s rows, its bench included, encode 4 random input resamplings
+and average them (the reconstruction's default since 2026-12-07, chosen on the validation splits by
+`tools/resampling_study.py`, models/README.md; its one-draw bench is docs/eval/{first}/bench_one_draw.json),
+except its sensor-true and fine-tuning figures, measured before with one draw; every other model's rows are one
+draw (`RESAMPLINGS=1`), as they were measured before the ensembling.
 
 ## Targets
 
@@ -330,13 +340,13 @@ Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 
 {ratio_table(rows_present(models, SPLITS), SPLITS)}
 
-## Unseen categories (test shapes of bowl and sofa, never seen in training), 1/3/5/10 views
+## Unseen categories ({unseen_count} test shapes of bowl and sofa, never seen in training), 1/3/5/10 views
 
 {table(models, "unseen_views.json")}
 
 ![F-score vs views, unseen categories](eval/{first}/unseen_views/fscore_vs_views.png)
 
-## Shapes the generator did not make (6 of the pybullet wheel's held-out test objects, 950-999), 1/3/5/10 views
+## Shapes the generator did not make ({foreign_count} of the pybullet wheel's held-out test objects, 950-999), 1/3/5/10 views
 
 {table(models, "foreign_views.json")}
 
@@ -362,7 +372,7 @@ Modelled furniture at its catalogue size (4 cm to 2.2 m), closed by filled voxel
 `occnet train --init models/conv_onet_procedural.pt --meshes data/finetune_unseen`: 5 training-seed shapes each
 of bowl and sofa (4 to train, 1 to validate per category), then the same unseen test shapes and
 views as above. "zero-shot" is the same model's prior only (the path the study fine-tuned), over
-the 3 + 3 unseen shapes evaluated now; the fine-tuned figures are the study's (its 4 + 4 shapes).
+the {unseen_count} unseen shapes evaluated now; the fine-tuned figures are the study's (its 4 + 4 shapes).
 
 {finetune_table("conv_onet_procedural")}
 

@@ -5,6 +5,8 @@
 # (BASELINES=0 skips them, e.g. to evaluate a second model in a parallel run; EVAL=0 or BENCH=0
 # skips the evaluations or `occnet bench`, so benches can run alone for clean timings; SENSOR=hololens2_long_throw
 # renders every split with that sensor preset instead of `basic` and writes docs/eval/<model name>/<preset>/...).
+# RESAMPLINGS=K sets `--input-resamplings` (default: the reconstruction's, 4; the models measured before test-time
+# ensembling, conv_onet_evidence, conv_onet_sensor and conv_onet_procedural, ran with RESAMPLINGS=1, one draw).
 # Then: tools/run_finetune_study.sh (fine-tuning gain) and python tools/benchmarks_md.py.
 set -euo pipefail
 export PATH=$PWD/.venv/bin:$PATH AMENT_PREFIX_PATH=$PWD/.venv
@@ -13,6 +15,8 @@ set +u  # colcon's setup scripts read unset variables
 . install/setup.bash
 set -u
 occnet() { python -P -m occnet_ros.cli "$@"; }
+resamplings=()
+[ -n "${RESAMPLINGS:-}" ] && resamplings=(--input-resamplings "$RESAMPLINGS")
 # the training configs (config/train/onet_procedural.yaml) hold bowl and sofa out entirely
 SEEN=chair,table,mug,bottle,cabinet,lamp,monitor,shelf,primitives
 UNSEEN=bowl,sofa
@@ -27,17 +31,17 @@ for model in "$@"; do
   if [ "${EVAL:-1}" = 1 ]; then
     # (a) validation split of the training categories (seeds 1,000,000+), one shape each
     occnet eval --checkpoint "$model" --split val --categories "$SEEN" --per-category 1 --views 1,3,5,10 \
-      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 --json "$out/val_views.json" --report "$out/val_views"
+      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 "${resamplings[@]}" --json "$out/val_views.json" --report "$out/val_views"
     # (b) unseen categories: test shapes (seeds 2,000,000+) of the two held-out categories
-    occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 3 --views 1,3,5,10 \
-      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 --json "$out/unseen_views.json" --report "$out/unseen_views"
-    # (c) shapes the generator did not make: 6 of the pybullet wheel's test objects (950-999, never trained on)
-    occnet eval --checkpoint "$model" --split test --foreign --limit 6 --views 1,3,5,10 \
-      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 --json "$out/foreign_views.json" --report "$out/foreign_views"
+    occnet eval --checkpoint "$model" --split test --categories "$UNSEEN" --per-category 10 --views 1,3,5,10 \
+      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 "${resamplings[@]}" --json "$out/unseen_views.json" --report "$out/unseen_views"
+    # (c) shapes the generator did not make: 20 of the pybullet wheel's test objects (950-999, never trained on)
+    occnet eval --checkpoint "$model" --split test --foreign --limit 20 --views 1,3,5,10 \
+      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 "${resamplings[@]}" --json "$out/foreign_views.json" --report "$out/foreign_views"
     # (d) real indoor furniture: the sweethome3d-furniture test split (about 10% of the models by id, never trained on)
     occnet eval --checkpoint "$model" --split test --foreign furniture --views 3,5 \
-      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 --json "$out/furniture_views.json" --report "$out/furniture_views"
+      --methods "$methods" --sensor "${SENSOR:-basic}" --surface-samples 50000 "${resamplings[@]}" --json "$out/furniture_views.json" --report "$out/furniture_views"
   fi
-  [ "${BENCH:-1}" = 1 ] && [ -z "${SENSOR:-}" ] && occnet bench --checkpoint "$model" --runs 3 --json "$out/bench.json"
+  [ "${BENCH:-1}" = 1 ] && [ -z "${SENSOR:-}" ] && occnet bench --checkpoint "$model" --runs 3 "${resamplings[@]}" --json "$out/bench.json"
   first=0
 done

@@ -13,6 +13,8 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upsampling-steps", type=int, default=2, help="MISE refinements (final = resolution0 * 2^steps)")
     parser.add_argument("--refine-margin", type=float, default=3.0, help="MISE also refines cells this many logits below the level")
     parser.add_argument("--threshold", type=float, help="occupancy threshold (default: the checkpoint's)")
+    parser.add_argument("--input-resamplings", type=int,
+                        help="random input subsets whose encodings are averaged (default: the reconstruction's, 4; 1 = one draw)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -27,7 +29,7 @@ def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
     if args.threads:
         torch.set_num_threads(args.threads)
     return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin,
-                              point_only=point_only)
+                              point_only=point_only, input_resamplings=args.input_resamplings)
 
 
 def read_input(path: Path, up: str):

@@ -27,6 +27,10 @@ from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_ch
 
 MIN_INPUT_POINTS = 10
 LINE_OF_SIGHT_POINTS_PER_VIEW = 2000  # observed points per view that line-of-sight samples start from
+# Random input subsets whose encodings are averaged (test-time ensembling; the model sees
+# input_points of a cloud of thousands, and one subset's draw moves F@1% by about 0.03-0.05 per
+# object). Chosen on the validation splits: tools/resampling_study.py, models/README.md.
+INPUT_RESAMPLINGS = 4
 
 
 @dataclass
@@ -61,8 +65,12 @@ class Reconstructor:
         bf16: bool = False,
         evidence: EvidenceSettings | None = EvidenceSettings(),
         fusion: FusionSettings = FusionSettings(),
+        input_resamplings: int = INPUT_RESAMPLINGS,
     ) -> None:
+        if input_resamplings < 1:
+            raise ValueError(f"input_resamplings must be at least 1, got {input_resamplings}")
         self.loaded = loaded
+        self.input_resamplings = input_resamplings
         self.evidence = evidence  # None: the prior alone, even when views are given
         self.fusion = fusion
         self.bf16 = bf16
@@ -89,34 +97,27 @@ class Reconstructor:
         return wrapped
 
     def canonical_input(self, points_world: np.ndarray) -> tuple[CanonicalFrame, np.ndarray, int]:
-        """Validate, normalise and resample a world cloud as in training."""
+        """Validate and normalise a world cloud, and resample it as in training,
+        ``input_resamplings`` times: (K, N, 3) in the canonical box (the first resampling is
+        the one a single draw gives)."""
         points = finite_points(points_world)
         if len(points) < MIN_INPUT_POINTS:
             raise DegenerateCloudError(f"{len(points)} finite points; at least {MIN_INPUT_POINTS} are needed")
         settings = self.loaded.settings
         frame = CanonicalFrame.from_points(points, settings.fill, settings.align_yaw)
         rng = np.random.default_rng(self.seed)
-        inputs = frame.to_canonical(resample(points, settings.input_points, rng)).astype(np.float32)
-        return frame, inputs, len(points)
+        draws = [resample(points, settings.input_points, rng) for _ in range(self.input_resamplings)]
+        return frame, frame.to_canonical(np.concatenate(draws)).astype(np.float32).reshape(len(draws), -1, 3), len(points)
 
     def line_of_sight_input(self, frame: CanonicalFrame, views: list[DepthView]) -> torch.Tensor | None:
-        """Line-of-sight points of the views in the canonical box, as in training; None when
-        the model takes none."""
+        """Line-of-sight points of the views in the canonical box, as in training, one draw per
+        input resampling (K, M, 3); None when the model takes none."""
         count = self.loaded.settings.free_points
         if not views or count <= 0 or not getattr(self.loaded.model.config, "line_of_sight", False):
             return None
         rng = np.random.default_rng(self.seed + 1)
-        points, origins = [], []
-        for view in views:
-            seen = view.points()
-            if len(seen) > LINE_OF_SIGHT_POINTS_PER_VIEW:
-                seen = seen[rng.choice(len(seen), LINE_OF_SIGHT_POINTS_PER_VIEW, replace=False)]
-            points.append(seen)
-            origins.append(np.repeat(view.world_from_camera[None, :3, 3], len(seen), axis=0))
-        canonical = frame.to_canonical(np.concatenate(points))
-        free = line_of_sight_samples(canonical, frame.to_canonical(np.concatenate(origins)), count, rng,
-                                     LINE_OF_SIGHT_OFFSETS, BOX_HALF)
-        return torch.from_numpy(free).to(self.device)
+        draws = [line_of_sight_draw(frame, views, count, rng) for _ in range(self.input_resamplings)]
+        return torch.from_numpy(np.stack(draws)).to(self.device)
 
     def _fused(self, fn, frame: CanonicalFrame, views: list[DepthView], timings: dict[str, float]):
         """The model's logit function fused with the views' evidence (canonical queries)."""
@@ -175,6 +176,19 @@ class Reconstructor:
         )
 
 
+def line_of_sight_draw(frame: CanonicalFrame, views: list[DepthView], count: int, rng: np.random.Generator) -> np.ndarray:
+    """``count`` line-of-sight points (canonical box) from a random subset of each view's points."""
+    points, origins = [], []
+    for view in views:
+        seen = view.points()
+        if len(seen) > LINE_OF_SIGHT_POINTS_PER_VIEW:
+            seen = seen[rng.choice(len(seen), LINE_OF_SIGHT_POINTS_PER_VIEW, replace=False)]
+        points.append(seen)
+        origins.append(np.repeat(view.world_from_camera[None, :3, 3], len(seen), axis=0))
+    canonical = frame.to_canonical(np.concatenate(points))
+    return line_of_sight_samples(canonical, frame.to_canonical(np.concatenate(origins)), count, rng, LINE_OF_SIGHT_OFFSETS, BOX_HALF)
+
+
 def views_in_front(views: list[DepthView], center: np.ndarray) -> tuple[list[DepthView], int]:
     """The views whose camera has the object's centre in front of it, and how many did not."""
     kept = [v for v in views if (np.linalg.inv(v.world_from_camera) @ np.append(center, 1.0))[2] > 0]
@@ -183,14 +197,16 @@ def views_in_front(views: list[DepthView], center: np.ndarray) -> tuple[list[Dep
 
 def load_reconstructor(checkpoint: str | Path | None = None, device: str = "auto", resolution0: int = 32, upsampling_steps: int = 2,
                        threshold: float | None = None, refine_margin: float = 3.0, bf16: bool = False,
-                       point_only: bool = False) -> Reconstructor:
+                       point_only: bool = False, input_resamplings: int | None = None) -> Reconstructor:
     """A Reconstructor for a checkpoint file (default: the shipped model; with ``point_only`` the
     shipped point-only model, for clouds without views) on ``device`` ('auto', 'cpu', 'cuda').
 
-    ``threshold=None`` keeps the checkpoint's; raises CheckpointError, FileNotFoundError or RuntimeError.
+    ``threshold=None`` keeps the checkpoint's, ``input_resamplings=None`` takes INPUT_RESAMPLINGS;
+    raises CheckpointError, FileNotFoundError, RuntimeError or ValueError.
     """
     device = pick_device(device)
     loaded = load_checkpoint(Path(checkpoint).expanduser() if checkpoint else default_checkpoint(point_only), device)
     threshold = threshold if threshold is not None else loaded.settings.threshold
     extraction = ExtractionSettings(resolution0, upsampling_steps, threshold, refine_margin=refine_margin)
-    return Reconstructor(loaded, extraction, bf16=bf16)
+    return Reconstructor(loaded, extraction, bf16=bf16,
+                         input_resamplings=INPUT_RESAMPLINGS if input_resamplings is None else input_resamplings)

@@ -166,26 +166,28 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
     from occnet_ros.complete.reconstruct import Reconstructor
 
     records, before = [], torch.get_num_threads()
+    draws = reconstructor.input_resamplings  # each variant encodes as many input resamplings as the reconstructor
     try:
         for count in threads:
             torch.set_num_threads(count)
             for resolution, (resolution0, steps) in END_TO_END_GRIDS.items():
                 settings = replace(reconstructor.extraction, resolution0=resolution0, upsampling_steps=steps)
                 for bf16 in (False, True):
-                    variant = Reconstructor(reconstructor.loaded, settings, bf16=bf16)
+                    variant = Reconstructor(reconstructor.loaded, settings, bf16=bf16, input_resamplings=draws)
                     times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points).mesh), runs)
                     precision = "bf16" if bf16 else "fp32"
                     records.append(record(f"end_to_end_{resolution}_{precision}_{count}thread", times, resolution=resolution,
-                                          threads=count, precision=precision))
+                                          threads=count, precision=precision, input_resamplings=draws))
                 for skip in (True, False) if views else ():
                     # side by side: known-free space skipped (the default) and the network at every query
                     fusion = replace(reconstructor.fusion, skip_known_free=skip)
-                    variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=fusion)
+                    variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=fusion,
+                                            input_resamplings=draws)
                     times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh), runs)
                     label = "" if skip else "_model_everywhere"
                     records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views{label}_fp32_{count}thread", times,
                                           resolution=resolution, threads=count, precision="fp32", views=len(views),
-                                          skip_known_free=skip))
+                                          skip_known_free=skip, input_resamplings=draws))
     finally:
         torch.set_num_threads(before)
     return records

@@ -16,7 +16,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from occnet_ros.geometry.frames import BOX_HALF
-from occnet_ros.model.encoder import ResidualFC
+from occnet_ros.model.encoder import ResidualFC, as_resamplings
 
 PLANES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz
 GRID = ((0, 1, 2),)  # one volume
@@ -180,9 +180,13 @@ class ConvOccupancyNetwork(nn.Module):
     def occupancy_function(
         self, inputs: torch.Tensor, fold: bool = True, free: torch.Tensor | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Logit function of one object's cloud (N, 3) and line-of-sight points (M, 3); planes are
+        """Logit function of one object's cloud (N, 3) and line-of-sight points (M, 3), or of K
+        resamplings of both ((K, N, 3), (K, M, 3)) whose feature maps are averaged; the maps are
         computed once (``fold`` has no further effect: the local decoder has no per-object layers)."""
         if self.training:
             raise RuntimeError("occupancy_function needs eval mode (call model.eval())")
-        planes = self.encode(inputs.unsqueeze(0), None if free is None else free.unsqueeze(0))
+        inputs, free = as_resamplings(inputs), as_resamplings(free)
+        if free is not None and len(free) != len(inputs):
+            raise ValueError(f"{len(inputs)} input resamplings but {len(free)} of line-of-sight points")
+        planes = [m.mean(dim=0, keepdim=True) for m in self.encode(inputs, free)]
         return lambda p: self.decoder(p.unsqueeze(0), planes)[0]

@@ -45,3 +45,13 @@ class ResnetPointNet(nn.Module):
             pooled = net.max(dim=1, keepdim=True).values.expand_as(net)
             net = block(torch.cat([net, pooled], dim=2))
         return self.fc_latent(torch.relu(net.max(dim=1).values))
+
+
+def as_resamplings(points: torch.Tensor | None) -> torch.Tensor | None:
+    """One object's cloud (N, 3) as a batch of one, or K resamplings of it (K, N, 3) as they are:
+    inference averages the K encodings (test-time ensembling over the input's random subsets)."""
+    if points is None or points.dim() == 3:
+        return points
+    if points.dim() != 2:
+        raise ValueError(f"expected points (N, 3) or resamplings (K, N, 3), got shape {tuple(points.shape)}")
+    return points.unsqueeze(0)

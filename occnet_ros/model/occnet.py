@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from occnet_ros.model.decoder import CBNDecoder
-from occnet_ros.model.encoder import ResnetPointNet
+from occnet_ros.model.encoder import ResnetPointNet, as_resamplings
 
 
 @dataclass(frozen=True)
@@ -112,13 +112,14 @@ class OccupancyNetwork(nn.Module):
     def occupancy_function(
         self, inputs: torch.Tensor, fold: bool = True, free: torch.Tensor | None = None
     ) -> Callable[[torch.Tensor], torch.Tensor]:
-        """Logit function of one object's cloud (N, 3), for mesh extraction (eval mode); ``free`` is ignored.
+        """Logit function of one object's cloud (N, 3), or of K resamplings of it (K, N, 3) whose
+        codes are averaged, for mesh extraction (eval mode); ``free`` is ignored.
 
         With ``fold`` the decoder is specialised to the object's z once (plain MLP per query).
         """
         if self.training:
             raise RuntimeError("occupancy_function needs eval mode (call model.eval())")
-        z = self.encode(inputs.unsqueeze(0))[0]
+        z = self.encode(as_resamplings(inputs)).mean(dim=0)
         if fold:
             return self.decoder.fold(z)
         return lambda p: self.decoder(p.unsqueeze(0), z.unsqueeze(0))[0]

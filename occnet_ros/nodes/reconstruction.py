@@ -108,7 +108,7 @@ class ReconstructionNode(Node):
             # without the views' evidence the point-only model is the better prior
             path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint(point_only=not p["use_evidence"])
             reconstructor = load_reconstructor(path, p["device"], p["resolution0"], p["upsampling_steps"], p["threshold"] or None,
-                                               p["refine_margin"], bf16=p["bf16"])
+                                               p["refine_margin"], bf16=p["bf16"], input_resamplings=p["input_resamplings"])
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot load the model: {error}") from error
         if reconstructor.evidence is not None:
@@ -117,7 +117,8 @@ class ReconstructionNode(Node):
         post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
         self.get_logger().info(
             f"model {path} on {reconstructor.device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
-            f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {extraction.threshold:.2f}"
+            f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {extraction.threshold:.2f}, "
+            f"{reconstructor.input_resamplings} input resamplings"
         )
         return ObjectPipeline(reconstructor, post)
 

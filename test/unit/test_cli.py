@@ -114,10 +114,11 @@ def test_bench_times_last_view_to_mesh_per_grid_precision_and_threads(tmp_path, 
 
     cloud, _ = partial_cloud(tmp_path)
     points = np.asarray(trimesh.load(cloud).vertices)
-    records = end_to_end_records(Reconstructor(load_checkpoint(tiny_checkpoint)), points, runs=1, threads=(1,))
+    records = end_to_end_records(Reconstructor(load_checkpoint(tiny_checkpoint), input_resamplings=3), points, runs=1, threads=(1,))
     names = [r["name"] for r in records]
     assert names == ["end_to_end_64_fp32_1thread", "end_to_end_64_bf16_1thread", "end_to_end_128_fp32_1thread", "end_to_end_128_bf16_1thread"]
     assert all(r["median_s"] > 0 and r["runs"] == 1 for r in records)
+    assert all(r["input_resamplings"] == 3 for r in records)  # the variants encode as the reconstructor does
 
 
 def test_bench_names_the_cpu_it_timed_on(tmp_path):

@@ -125,6 +125,34 @@ def test_conv_onet_shapes_and_permutation_invariance(config):
     assert torch.allclose(fn(queries[0]), logits[0], atol=1e-5)
 
 
+@pytest.mark.parametrize("config", [SMALL, CONV, CONV_GRID], ids=["onet", "planes", "grid"])
+def test_resamplings_average_their_encodings(config):
+    """K resamplings (K, N, 3) give the decoder the mean of their K encodings: one resampling is
+    the cloud alone, two copies of one cloud are that cloud, two different draws are neither."""
+    from occnet_ros.model.occnet import build_model
+
+    torch.manual_seed(0)
+    model = trained_like(config) if config is SMALL else build_model(config).eval()
+    with torch.no_grad():  # weights far from the initialisation's near-constant output
+        for param in model.parameters():
+            param.add_(0.1 * torch.randn_like(param))
+    draws = torch.rand(2, 120, 3) - 0.5
+    queries = torch.rand(300, 3) - 0.5
+    one = model.occupancy_function(draws[0])(queries)
+    assert torch.allclose(model.occupancy_function(draws[:1])(queries), one, atol=1e-4, rtol=1e-4)
+    assert torch.allclose(model.occupancy_function(draws[[0, 0]])(queries), one, atol=1e-4, rtol=1e-4)
+    averaged = model.occupancy_function(draws)(queries)
+    other = model.occupancy_function(draws[1])(queries)
+    assert min((averaged - one).abs().max(), (averaged - other).abs().max()) > 1e-2 * one.abs().max()
+    with torch.no_grad():
+        codes = model.encode(draws)
+        mean = codes.mean(0, keepdim=True) if config is SMALL else [m.mean(0, keepdim=True) for m in codes]
+        expected = model.decoder(queries.unsqueeze(0), mean)[0]
+    assert torch.allclose(averaged, expected, atol=1e-4, rtol=1e-4)
+    with pytest.raises(ValueError, match="resamplings"):
+        model.occupancy_function(draws.unsqueeze(0))
+
+
 @pytest.mark.parametrize("config", [CONV, CONV_GRID], ids=["planes", "grid"])
 def test_conv_onet_features_are_local(config):
     """Moving input points far from a query changes its logit less than moving points near it."""

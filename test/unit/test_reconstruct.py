@@ -60,3 +60,30 @@ def test_skipping_known_free_space_decodes_fewer_queries_for_the_same_mesh():
     assert everywhere.network_points == everywhere.evaluated_points == skipping.evaluated_points
     assert skipping.network_points < 0.7 * skipping.evaluated_points
     assert mesh_iou(skipping.mesh, everywhere.mesh) > 0.99
+
+
+def test_input_resamplings_draw_k_subsets_the_first_as_one_draw_does():
+    """The reconstruction encodes K random subsets of the cloud (and K line-of-sight draws); the
+    first is what a single draw gives, the default is the node's documented one, 0 is refused."""
+    from occnet_ros.complete.reconstruct import INPUT_RESAMPLINGS
+    from occnet_ros.nodes.parameters import RECONSTRUCTION
+
+    loaded = load_checkpoint(default_checkpoint())
+    mesh = make_shape_by_seed("mug", 2_000_000)
+    spec = RecordSpec(views=3)
+    rendered = render_views(mesh, np.random.default_rng(0), spec, subsample=False)
+    points = np.concatenate([v.points for v in rendered])
+    views = [v.depth_view(spec.intrinsics) for v in rendered]
+    single, several = Reconstructor(loaded, input_resamplings=1), Reconstructor(loaded, input_resamplings=3)
+    frame, one, _ = single.canonical_input(points)
+    _, three, _ = several.canonical_input(points)
+    assert one.shape == (1, loaded.settings.input_points, 3) and three.shape == (3, loaded.settings.input_points, 3)
+    assert np.array_equal(three[0], one[0]) and not np.array_equal(three[1], three[0])
+    free_one, free_three = single.line_of_sight_input(frame, views), several.line_of_sight_input(frame, views)
+    assert free_three.shape == (3, *free_one.shape[1:]) and free_one.shape[0] == 1
+    assert np.array_equal(free_three[0].numpy(), free_one[0].numpy())
+    assert several.reconstruct(points, views).mesh.is_watertight
+    assert Reconstructor(loaded).input_resamplings == INPUT_RESAMPLINGS
+    assert next(p.default for p in RECONSTRUCTION if p.name == "input_resamplings") == INPUT_RESAMPLINGS
+    with pytest.raises(ValueError, match="input_resamplings"):
+        Reconstructor(loaded, input_resamplings=0)

@@ -25,3 +25,16 @@ def test_validation_records_are_grouped_by_the_source_they_came_from():
         "pybullet": ["pybullet-17.npz"],
         "furniture": ["sh3d-scopia-kitchen-stool.npz"],
     }
+
+
+def test_resampling_study_pairs_objects_and_skips_missing_values():
+    """The study's difference is per object, over the objects both runs measured at that view count."""
+    tool = load_tool("resampling_study")
+    base = [{"object": "a", "views": 3, "f": 0.5}, {"object": "b", "views": 3, "f": 0.7}, {"object": "c", "views": 3, "f": None},
+            {"object": "a", "views": 5, "f": 0.9}]
+    other = [{"object": "a", "views": 3, "f": 0.6}, {"object": "b", "views": 3, "f": 0.6}, {"object": "c", "views": 3, "f": 0.1},
+             {"object": "d", "views": 3, "f": 1.0}]
+    result = tool.paired(base, other, 3, "f")
+    assert result["objects"] == 2 and result["wins"] == 1
+    assert abs(result["base"] - 0.6) < 1e-9 and abs(result["mean"] - 0.6) < 1e-9
+    assert abs(result["diff"]) < 1e-9 and abs(result["se"] - 0.1) < 1e-9
