@@ -15,6 +15,13 @@ from occnet_ros.model.checkpoint import default_checkpoint, load_checkpoint
 from occnet_ros.shapes.catalog import make_shape_by_seed
 
 
+def points_and_views(category: str, count: int) -> tuple[np.ndarray, list]:
+    """A test shape's merged cloud and its depth views (`basic` simulator, seed 0)."""
+    spec = RecordSpec(views=count)
+    rendered = render_views(make_shape_by_seed(category, 2_000_000), np.random.default_rng(0), spec, subsample=False)
+    return np.concatenate([v.points for v in rendered]), [v.depth_view(spec.intrinsics) for v in rendered]
+
+
 @pytest.fixture(scope="module")
 def reconstructor() -> Reconstructor:
     return Reconstructor(load_checkpoint(default_checkpoint(point_only=True)))  # what `occnet reconstruct CLOUD` uses
@@ -50,11 +57,7 @@ def test_skipping_known_free_space_decodes_fewer_queries_for_the_same_mesh():
     """With views, queries in known-free space nobody observed skip the network: the extraction
     asks for as many values as before and gets the same surface."""
     loaded = load_checkpoint(default_checkpoint())
-    mesh = make_shape_by_seed("chair", 2_000_000)
-    spec = RecordSpec(views=5)
-    rendered = render_views(mesh, np.random.default_rng(0), spec, subsample=False)
-    points = np.concatenate([v.points for v in rendered])
-    views = [v.depth_view(spec.intrinsics) for v in rendered]
+    points, views = points_and_views("chair", 5)
     skipping = Reconstructor(loaded).reconstruct(points, views)
     everywhere = Reconstructor(loaded, fusion=FusionSettings(skip_known_free=False)).reconstruct(points, views)
     assert everywhere.network_points == everywhere.evaluated_points == skipping.evaluated_points
@@ -69,11 +72,7 @@ def test_input_resamplings_draw_k_subsets_the_first_as_one_draw_does():
     from occnet_ros.nodes.parameters import RECONSTRUCTION
 
     loaded = load_checkpoint(default_checkpoint())
-    mesh = make_shape_by_seed("mug", 2_000_000)
-    spec = RecordSpec(views=3)
-    rendered = render_views(mesh, np.random.default_rng(0), spec, subsample=False)
-    points = np.concatenate([v.points for v in rendered])
-    views = [v.depth_view(spec.intrinsics) for v in rendered]
+    points, views = points_and_views("mug", 3)
     single, several = Reconstructor(loaded, input_resamplings=1), Reconstructor(loaded, input_resamplings=3)
     frame, one, _ = single.canonical_input(points)
     _, three, _ = several.canonical_input(points)
