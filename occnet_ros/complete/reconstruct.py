@@ -116,7 +116,8 @@ class Reconstructor:
         if not views or count <= 0 or not getattr(self.loaded.model.config, "line_of_sight", False):
             return None
         rng = np.random.default_rng(self.seed + 1)
-        draws = [line_of_sight_draw(frame, views, count, rng) for _ in range(self.input_resamplings)]
+        seen = [(view.points(), view.world_from_camera[:3, 3]) for view in views]  # back-projected once for all draws
+        draws = [line_of_sight_draw(frame, seen, count, rng) for _ in range(self.input_resamplings)]
         return torch.from_numpy(np.stack(draws)).to(self.device)
 
     def _fused(self, fn, frame: CanonicalFrame, views: list[DepthView], timings: dict[str, float]):
@@ -176,15 +177,16 @@ class Reconstructor:
         )
 
 
-def line_of_sight_draw(frame: CanonicalFrame, views: list[DepthView], count: int, rng: np.random.Generator) -> np.ndarray:
-    """``count`` line-of-sight points (canonical box) from a random subset of each view's points."""
+def line_of_sight_draw(frame: CanonicalFrame, seen: list[tuple[np.ndarray, np.ndarray]], count: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """``count`` line-of-sight points (canonical box) from a random subset of each view's observed
+    world points, given with the view's camera position."""
     points, origins = [], []
-    for view in views:
-        seen = view.points()
-        if len(seen) > LINE_OF_SIGHT_POINTS_PER_VIEW:
-            seen = seen[rng.choice(len(seen), LINE_OF_SIGHT_POINTS_PER_VIEW, replace=False)]
-        points.append(seen)
-        origins.append(np.repeat(view.world_from_camera[None, :3, 3], len(seen), axis=0))
+    for observed, camera in seen:
+        if len(observed) > LINE_OF_SIGHT_POINTS_PER_VIEW:
+            observed = observed[rng.choice(len(observed), LINE_OF_SIGHT_POINTS_PER_VIEW, replace=False)]
+        points.append(observed)
+        origins.append(np.repeat(camera[None], len(observed), axis=0))
     canonical = frame.to_canonical(np.concatenate(points))
     return line_of_sight_samples(canonical, frame.to_canonical(np.concatenate(origins)), count, rng, LINE_OF_SIGHT_OFFSETS, BOX_HALF)
 
