@@ -328,7 +328,7 @@ from the output mesh). Time per object on this 2-core CPU while other evaluation
 Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 (docs/eval/fusion_sweep_round*.json). {first}'s rows, its bench included, encode 4 random input resamplings
 and average them (the reconstruction's default since 2026-12-07, chosen on the validation splits by
-`tools/resampling_study.py`, models/README.md; its one-draw bench is docs/eval/{first}/bench_one_draw.json),
+`tools/validation_study.py`, models/README.md; its one-draw bench is docs/eval/{first}/bench_one_draw.json),
 except its sensor-true and fine-tuning figures, measured before with one draw; every other model's rows are one
 draw (`RESAMPLINGS=1`), as they were measured before the ensembling.
 

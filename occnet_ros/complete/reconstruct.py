@@ -29,7 +29,7 @@ MIN_INPUT_POINTS = 10
 LINE_OF_SIGHT_POINTS_PER_VIEW = 2000  # observed points per view that line-of-sight samples start from
 # Random input subsets whose encodings are averaged (test-time ensembling; the model sees
 # input_points of a cloud of thousands, and one subset's draw moves F@1% by about 0.03-0.05 per
-# object). Chosen on the validation splits: tools/resampling_study.py, models/README.md.
+# object). Chosen on the validation splits: tools/validation_study.py, models/README.md.
 INPUT_RESAMPLINGS = 4
 
 

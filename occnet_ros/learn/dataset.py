@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from scipy.spatial import cKDTree
 from torch.utils.data import Dataset
 
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, resample, yaw_matrix
@@ -35,6 +36,10 @@ class ExampleSpec:
     free_points: int = 0  # line-of-sight points per example (records must keep camera origins)
     mirror: bool = False  # reflect half the examples (x -> -x, then the yaw): shapes of either hand
     aspect_jitter: float = 0.0  # scale each axis by a log-uniform factor in [1/(1+a), 1+a]
+    # loss weight of queries within observed_radius (canonical box) of an observed point: at run time the
+    # views' TSDF decides there (complete/fusion.py), so < 1 spends the network on the unobserved space
+    observed_weight: float = 1.0
+    observed_radius: float = 0.03
 
     @classmethod
     def from_dict(cls, values: dict) -> ExampleSpec:
@@ -47,10 +52,13 @@ class ExampleSpec:
     def __post_init__(self) -> None:
         if not 0.0 <= self.aspect_jitter < 1.0:
             raise ValueError(f"data.example.aspect_jitter must be in [0, 1), got {self.aspect_jitter}")
+        if not 0.0 < self.observed_weight <= 1.0 or self.observed_radius <= 0:
+            raise ValueError(f"data.example.observed_weight must be in (0, 1] and observed_radius positive, "
+                             f"got {self.observed_weight}, {self.observed_radius}")
 
     def for_validation(self) -> ExampleSpec:
         """The same draws without the shape augmentations, on uniform queries (volumetric IoU)."""
-        return replace(self, uniform_queries_only=True, query_points=4096, mirror=False, aspect_jitter=0.0)
+        return replace(self, uniform_queries_only=True, query_points=4096, mirror=False, aspect_jitter=0.0, observed_weight=1.0)
 
 
 def make_example(record: Record, rng: np.random.Generator, spec: ExampleSpec) -> dict[str, np.ndarray]:
@@ -70,6 +78,8 @@ def make_example(record: Record, rng: np.random.Generator, spec: ExampleSpec) ->
     all_queries, all_occ = record.uniform_queries if spec.uniform_queries_only else (record.queries, record.occupancies)
     pick = rng.choice(len(all_queries), min(spec.query_points, len(all_queries)), replace=False)
     queries = frame.to_canonical(all_queries[pick] @ transform.T)
+    if spec.observed_weight < 1.0:
+        extra["weights"] = observed_weights(queries, frame.to_canonical(observed), spec.observed_radius, spec.observed_weight)
     return {
         "inputs": inputs.astype(np.float32),
         "queries": queries.astype(np.float32),
@@ -89,6 +99,12 @@ def example_transform(rng: np.random.Generator, spec: ExampleSpec) -> np.ndarray
     if spec.mirror and rng.random() < 0.5:
         transform = transform @ np.diag([-1.0, 1.0, 1.0])
     return transform
+
+
+def observed_weights(queries: np.ndarray, observed: np.ndarray, radius: float, weight: float) -> np.ndarray:
+    """Per-query loss weight: ``weight`` within ``radius`` of an observed point, 1 elsewhere."""
+    near = cKDTree(observed).query(queries, distance_upper_bound=radius)[0] < radius
+    return np.where(near, weight, 1.0).astype(np.float32)
 
 
 def _free_points(record: Record, chosen: np.ndarray, transform: np.ndarray, frame: CanonicalFrame,

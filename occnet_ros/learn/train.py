@@ -253,7 +253,7 @@ class Trainer:
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> float:
         logits = self.net(batch["inputs"].to(self.device), batch["queries"].to(self.device), _free(batch, self.device))
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch["occupancies"].to(self.device))
+        loss = occupancy_loss(logits, batch["occupancies"].to(self.device), batch.get("weights"))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         for group in self.optimizer.param_groups:
@@ -328,6 +328,15 @@ def read_chunks(out_dir: Path) -> list[dict[str, Any]]:
     """The chunks.jsonl records of a run directory (empty for a new run)."""
     path = Path(out_dir) / "chunks.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def occupancy_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Binary cross-entropy per query, averaged; with ``weights``, their weighted mean."""
+    if weights is None:
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, target)
+    weights = weights.to(logits.device)
+    per_query = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (per_query * weights).sum() / weights.sum()
 
 
 def _free(batch: dict[str, torch.Tensor], device: torch.device) -> torch.Tensor | None:

@@ -144,3 +144,42 @@ def test_augmented_examples_keep_inputs_and_labels_in_one_frame():
         assert np.all(inside.min(0) > low - 0.03) and np.all(inside.max(0) < high + 0.03)
         # the top face is seen: inside points reach it, under any stretch of z
         assert inside[:, 2].max() > high[2] - 0.05
+
+
+def test_observed_weight_lowers_the_loss_weight_near_observed_points_only():
+    """Queries within the radius of an observed point (any of the chosen views' points) weigh
+    ``observed_weight``, the rest 1; with the weighting off an example has no weights and the same draws."""
+    from scipy.spatial import cKDTree
+
+    from occnet_ros.geometry.frames import CanonicalFrame
+
+    mesh = trimesh.creation.box([0.3, 0.2, 0.25])
+    mesh.apply_translation([0, 0, 0.125])
+    record = make_record(mesh, np.random.default_rng(0), RecordSpec(views=3, queries=4000, surface_points=1000), "box")
+    plain = ExampleSpec(input_points=400, query_points=2000, min_views=3, max_views=3, yaw_augment=False)
+    weighted = ExampleSpec(input_points=400, query_points=2000, min_views=3, max_views=3, yaw_augment=False,
+                           observed_weight=0.25, observed_radius=0.03)
+    a = make_example(record, np.random.default_rng(5), plain)
+    b = make_example(record, np.random.default_rng(5), weighted)
+    assert "weights" not in a and np.array_equal(a["queries"], b["queries"])
+    observed = np.concatenate(record.views)  # all three views, no yaw: the example's own frame
+    frame = CanonicalFrame.from_points(observed, plain.fill, plain.align_yaw)
+    near = cKDTree(frame.to_canonical(observed)).query(b["queries"])[0] < 0.03
+    assert np.array_equal(b["weights"], np.where(near, 0.25, 1.0))
+    assert 0.05 < near.mean() < 0.9
+    assert weighted.for_validation().observed_weight == 1.0
+    with pytest.raises(ValueError, match="observed_weight"):
+        ExampleSpec(observed_weight=0.0)
+
+
+def test_weighted_occupancy_loss_is_the_weighted_mean_of_the_cross_entropy():
+    import torch
+
+    from occnet_ros.learn.train import occupancy_loss
+
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    target = torch.tensor([[1.0, 1.0, 0.0]])
+    per_query = torch.nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    assert torch.isclose(occupancy_loss(logits, target), per_query.mean())
+    weights = torch.tensor([[1.0, 0.0, 3.0]])
+    assert torch.isclose(occupancy_loss(logits, target, weights), (per_query[0, 0] + 3 * per_query[0, 2]) / 4)

@@ -27,9 +27,9 @@ def test_validation_records_are_grouped_by_the_source_they_came_from():
     }
 
 
-def test_resampling_study_pairs_objects_and_skips_missing_values():
+def test_validation_study_pairs_objects_and_skips_missing_values():
     """The study's difference is per object, over the objects both runs measured at that view count."""
-    tool = load_tool("resampling_study")
+    tool = load_tool("validation_study")
     base = [{"object": "a", "views": 3, "f": 0.5}, {"object": "b", "views": 3, "f": 0.7}, {"object": "c", "views": 3, "f": None},
             {"object": "a", "views": 5, "f": 0.9}]
     other = [{"object": "a", "views": 3, "f": 0.6}, {"object": "b", "views": 3, "f": 0.6}, {"object": "c", "views": 3, "f": 0.1},
@@ -38,3 +38,16 @@ def test_resampling_study_pairs_objects_and_skips_missing_values():
     assert result["objects"] == 2 and result["wins"] == 1
     assert abs(result["base"] - 0.6) < 1e-9 and abs(result["mean"] - 0.6) < 1e-9
     assert abs(result["diff"]) < 1e-9 and abs(result["se"] - 0.1) < 1e-9
+
+
+def test_validation_study_variants_name_a_checkpoint_and_resamplings():
+    import argparse
+
+    import pytest
+
+    tool = load_tool("validation_study")
+    assert tool.parse_variant("k1=models/a.pt@1") == ("k1", Path("models/a.pt"), 1)
+    assert tool.parse_variant("new=runs/x/best.pt") == ("new", Path("runs/x/best.pt"), None)
+    for bad in ("models/a.pt", "=a.pt", "k=a.pt@four"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            tool.parse_variant(bad)

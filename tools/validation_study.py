@@ -1,0 +1,100 @@
+"""Paired comparisons on the validation splits only (never the test splits the benchmarks report):
+checkpoints, or one checkpoint with several input resamplings (test-time ensembling).
+
+Each variant is NAME=CHECKPOINT[@K] (K input resamplings, default the reconstruction's); the first
+is the reference. This runs `occnet eval` on each validation split for each variant and writes, per
+split and number of views, the mean F@1% (whole surface and unobserved part) and the mean per-object
+difference to the reference with its standard error. How INPUT_RESAMPLINGS = 4 was chosen
+(docs/eval/resampling_study.json):
+
+    python -P tools/validation_study.py --variant k1=models/conv_onet_furniture.pt@1 \
+        --variant k4=models/conv_onet_furniture.pt@4 --variant k8=models/conv_onet_furniture.pt@8 \
+        --variant k16=models/conv_onet_furniture.pt@16 --work runs/resampling_study --json docs/eval/resampling_study.json
+
+Timings are `occnet bench`'s job (end_to_end records), not this study's: its evaluations share the CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+# the validation splits: procedural shapes (one per training category), the pybullet wheel's
+# validation objects (900-949) and the furniture package's validation split
+SPLITS = {
+    "procedural": ["--split", "val", "--per-category", "1"],
+    "pybullet": ["--split", "val", "--foreign", "--limit", "16"],
+    "furniture": ["--split", "val", "--foreign", "furniture"],
+}
+
+
+def parse_variant(text: str) -> tuple[str, Path, int | None]:
+    """(name, checkpoint, input resamplings or None for the reconstruction's) of NAME=CHECKPOINT[@K]."""
+    name, sep, rest = text.partition("=")
+    if not sep or not name or not rest:
+        raise argparse.ArgumentTypeError(f"a variant is NAME=CHECKPOINT[@K], got {text!r}")
+    checkpoint, _, k = rest.partition("@")
+    try:
+        resamplings = int(k) if k else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be an integer") from None
+    return name, Path(checkpoint), resamplings
+
+
+def run_eval(checkpoint: Path, split_args: list[str], views: str, resamplings: int | None, out: Path) -> list[dict]:
+    """`occnet eval` records of one split (kept in ``out`` to resume a study)."""
+    if not out.exists():
+        command = [sys.executable, "-P", "-m", "occnet_ros.cli", "eval", "--checkpoint", str(checkpoint), *split_args,
+                   "--views", views, "--methods", "occnet", "--surface-samples", "50000", "--json", str(out)]
+        if resamplings is not None:
+            command += ["--input-resamplings", str(resamplings)]
+        subprocess.run(command, check=True)
+    return [r for r in json.loads(out.read_text()) if r["method"] == "occnet"]
+
+
+def paired(base: list[dict], other: list[dict], views: int, key: str) -> dict:
+    """Mean of ``key`` for both and the mean per-object difference (other - base) with its standard error."""
+    a = {r["object"]: r[key] for r in base if r["views"] == views and r[key] is not None}
+    b = {r["object"]: r[key] for r in other if r["views"] == views and r[key] is not None}
+    common = sorted(set(a) & set(b))
+    diffs = [b[o] - a[o] for o in common]
+    return {"objects": len(common), "base": statistics.fmean(a[o] for o in common), "mean": statistics.fmean(b[o] for o in common),
+            "diff": statistics.fmean(diffs), "se": statistics.stdev(diffs) / len(diffs) ** 0.5 if len(diffs) > 1 else None,
+            "wins": sum(d > 0 for d in diffs)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--variant", type=parse_variant, action="append", required=True,
+                        help="NAME=CHECKPOINT[@K], at least two; the first is the reference")
+    parser.add_argument("--views", default="3,5")
+    parser.add_argument("--splits", default=",".join(SPLITS), help="validation splits, of " + ", ".join(SPLITS))
+    parser.add_argument("--work", type=Path, default=Path("runs/validation_study"), help="where each eval's records are kept")
+    parser.add_argument("--json", type=Path, required=True)
+    args = parser.parse_args()
+    if len(args.variant) < 2 or len({name for name, _, _ in args.variant}) != len(args.variant):
+        parser.error("give at least two variants with distinct names")
+    unknown = sorted(set(args.splits.split(",")) - set(SPLITS))
+    if unknown:
+        parser.error(f"unknown splits {unknown}; known: {sorted(SPLITS)}")
+    args.work.mkdir(parents=True, exist_ok=True)
+    reference = args.variant[0][0]
+    result = {"variants": {name: {"checkpoint": str(path), "input_resamplings": k} for name, path, k in args.variant},
+              "reference": reference, "splits": {}}
+    for split in args.splits.split(","):
+        records = {name: run_eval(path, SPLITS[split], args.views, k, args.work / f"{split}_{name}.json")
+                   for name, path, k in args.variant}
+        result["splits"][split] = {
+            f"{views} views": {name: {key: paired(records[reference], records[name], views, key)
+                                      for key in ("fscore_1pct", "fscore_1pct_unobserved")} for name, _, _ in args.variant[1:]}
+            for views in (int(v) for v in args.views.split(","))}
+        print(json.dumps({split: result["splits"][split]}, indent=1), flush=True)
+    args.json.write_text(json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
