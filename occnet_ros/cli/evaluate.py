@@ -52,11 +52,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """`occnet bench` entry point."""
+    from dataclasses import replace
+
     import numpy as np
 
     from occnet_ros.bridge.latency import latency_record
     from occnet_ros.cli.reconstruct import reconstructor_from_args
-    from occnet_ros.evaluate.bench import machine, run_bench
+    from occnet_ros.evaluate.bench import LATENCY_CATEGORIES, machine, object_latency_records, run_bench
     from occnet_ros.evaluate.run import procedural_objects
     from occnet_ros.learn.records import RecordSpec, render_views
     from occnet_ros.learn.sources import item_rng
@@ -65,8 +67,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     obj = next(procedural_objects(1, ["chair"]))
     spec = RecordSpec(views=10)
     views = render_views(obj.mesh, item_rng(obj.name, 0), spec, subsample=False)
-    records = run_bench(reconstructor, np.concatenate([v.points for v in views[:5]]), args.runs,
-                        extra=lambda: [latency_record(clients) for clients in (1, 10)],
+
+    def extra() -> list[dict]:
+        scenes = []
+        for other in procedural_objects(1, LATENCY_CATEGORIES):  # one test object of every category, 5 views
+            rendered = render_views(other.mesh, item_rng(other.name, 0), replace(spec, views=5), subsample=False)
+            scenes.append((other.name, np.concatenate([v.points for v in rendered]), [v.depth_view(spec.intrinsics) for v in rendered]))
+        return object_latency_records(reconstructor, scenes, args.runs) + [latency_record(clients) for clients in (1, 10)]
+
+    records = run_bench(reconstructor, np.concatenate([v.points for v in views[:5]]), args.runs, extra=extra,
                         views=[v.depth_view(spec.intrinsics) for v in views])
     info = machine()
     print(f"machine: {info}")

@@ -7,8 +7,9 @@ one logit field, so marching cubes gives one closed mesh with no double walls at
 
 Known-free space that no view observed (most of the box: 63% of the extraction's queries on the
 bench chair) takes ``level - free_margin`` without asking the network (``skip_known_free``):
-MISE refines the same cells either way (its margin is below ``free_margin``), and the
-reconstruction queries the network only where :func:`model_needed` says its logit can matter.
+MISE refines the same cells either way (its margin is below ``free_margin``). Where the evidence
+has full weight the model's logit is multiplied by zero, so it is not asked there either (exact).
+The reconstruction queries the network only where :func:`model_needed` says its logit can matter.
 """
 
 from __future__ import annotations
@@ -33,22 +34,24 @@ class FusionSettings:
 
 
 def model_needed(evidence: Evidence, settings: FusionSettings = FusionSettings()) -> np.ndarray:
-    """Where the fused logit depends on the model's (bool per point): everywhere unless
-    ``skip_known_free``, else all but the known-free space no view observed."""
+    """Where the fused logit depends on the model's (bool per point): all but where the evidence
+    has full weight, and with ``skip_known_free`` also not the known-free space no view observed."""
+    needed = evidence.weight < settings.full_weight
     if not settings.skip_known_free:
-        return np.ones(len(evidence.weight), dtype=bool)
-    return ~(evidence.free & ~evidence.observed)
+        return needed
+    return needed & ~(evidence.free & ~evidence.observed)
 
 
 def fuse_logits(model: np.ndarray, evidence: Evidence, level: float, settings: FusionSettings = FusionSettings()) -> np.ndarray:
     """Fused logits from the model's logits and the evidence at the same points (the model's
     values are not read where :func:`model_needed` is False)."""
-    needed = model_needed(evidence, settings)
     alpha = np.clip(evidence.weight / settings.full_weight, 0.0, 1.0)
     tsdf = np.nan_to_num(evidence.tsdf, nan=0.0)
     from_evidence = level - settings.gain * tsdf
-    fused = alpha * from_evidence + (1.0 - alpha) * model
+    fused = np.where(alpha >= 1.0, from_evidence, alpha * from_evidence + (1.0 - alpha) * model)
     carve = evidence.free & ~(evidence.observed & (tsdf < 0))
     free_level = level - settings.free_margin
     fused = np.where(carve, np.minimum(fused, free_level), fused)
-    return np.where(needed, fused, free_level).astype(np.float32)
+    if settings.skip_known_free:  # the model was not asked there: the free level alone
+        fused = np.where(evidence.free & ~evidence.observed, free_level, fused)
+    return fused.astype(np.float32)

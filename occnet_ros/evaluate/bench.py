@@ -16,6 +16,7 @@ import torch
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh
 from occnet_ros.complete.postprocess import postprocess
 from occnet_ros.geometry.camera import HL2_AHAT, HL2_LONG_THROW, Intrinsics, backproject, decode_depth
+from occnet_ros.shapes.catalog import CATEGORIES
 
 
 def time_runs(fn: Callable[[], Any], runs: int) -> tuple[list[float], Any]:
@@ -188,6 +189,39 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                     records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views{label}_fp32_{count}thread", times,
                                           resolution=resolution, threads=count, precision="fp32", views=len(views),
                                           skip_known_free=skip, input_resamplings=draws))
+    finally:
+        torch.set_num_threads(before)
+    return records
+
+
+LATENCY_PREFIX = "latency_by_object_"
+LATENCY_CATEGORIES = CATEGORIES  # one test object of each procedural category (bowl and sofa never trained on)
+
+
+def object_latency_records(reconstructor, scenes: list[tuple[str, np.ndarray, list]], runs: int,
+                           threads: int = 2) -> list[dict[str, Any]]:
+    """Last view -> published mesh (evidence path, 128^3-equivalent) on each of several objects:
+    ``scenes`` holds (name, merged cloud, depth views). The bench chair alone hides how the time
+    grows with the surface (thin walls give marching cubes and the decimation many more faces),
+    so each record also splits the time into reconstruction and post-processing."""
+    records, before = [], torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for name, points, views in scenes:
+            reconstructor.reconstruct(points, views)  # warm-up
+            built, finished, result = [], [], None
+            for _ in range(runs):
+                start = time.perf_counter()
+                result = reconstructor.reconstruct(points, views)
+                middle = time.perf_counter()
+                postprocess(result.mesh)
+                built.append(middle - start)
+                finished.append(time.perf_counter() - middle)
+            totals = [a + b for a, b in zip(built, finished)]
+            records.append(record(f"{LATENCY_PREFIX}{name}_{len(views)}views_{threads}thread", totals, object=name, views=len(views),
+                                  threads=threads, resolution=128, input_resamplings=reconstructor.input_resamplings,
+                                  reconstruct_median_s=float(np.median(built)), postprocess_median_s=float(np.median(finished)),
+                                  network_points=result.network_points, marching_cubes_triangles=len(result.mesh.faces)))
     finally:
         torch.set_num_threads(before)
     return records

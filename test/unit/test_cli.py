@@ -129,3 +129,29 @@ def test_bench_names_the_cpu_it_timed_on(tmp_path):
     assert cpu_model(cpuinfo) == "Example CPU @ 2.0GHz"
     assert cpu_model(tmp_path / "missing") != ""  # platform's guess, never an error
     assert set(machine()) >= {"cpu_model", "cpus", "torch_threads"}
+
+
+def test_bench_times_last_view_to_mesh_object_by_object_and_splits_the_time(tiny_checkpoint):
+    """The per-object records name the object, split the time into reconstruction and
+    post-processing (summing to the total for one run) and leave torch's thread count as it was."""
+    import torch
+
+    from occnet_ros.complete.reconstruct import Reconstructor
+    from occnet_ros.evaluate.bench import LATENCY_PREFIX, object_latency_records
+    from occnet_ros.learn.records import RecordSpec, render_views
+    from occnet_ros.model.checkpoint import load_checkpoint
+    from occnet_ros.shapes.catalog import make_shape_by_seed
+
+    spec = RecordSpec(views=2)
+    scenes = []
+    for category in ("mug", "lamp"):
+        rendered = render_views(make_shape_by_seed(category, 2_000_000), np.random.default_rng(0), spec, subsample=False)
+        scenes.append((category, np.concatenate([v.points for v in rendered]), [v.depth_view(spec.intrinsics) for v in rendered]))
+    threads = torch.get_num_threads()
+    reconstructor = Reconstructor(load_checkpoint(tiny_checkpoint), input_resamplings=2)
+    records = object_latency_records(reconstructor, scenes, runs=1, threads=1)
+    assert [r["name"] for r in records] == [f"{LATENCY_PREFIX}mug_2views_1thread", f"{LATENCY_PREFIX}lamp_2views_1thread"]
+    for r in records:
+        assert r["median_s"] == pytest.approx(r["reconstruct_median_s"] + r["postprocess_median_s"])
+        assert r["network_points"] > 0 and r["marching_cubes_triangles"] > 0 and r["input_resamplings"] == 2
+    assert torch.get_num_threads() == threads

@@ -163,6 +163,22 @@ def test_known_free_space_no_view_observed_needs_no_network_query():
     assert fuse_logits(deep, ev, level)[1:] == pytest.approx(fused[1:])
 
 
+def test_where_the_evidence_has_full_weight_the_network_is_not_asked_and_nothing_changes():
+    """A point every one of ``full_weight`` views observed takes the TSDF's logit alone: the model's
+    would be multiplied by zero, so it is not decoded (with or without the known-free skip)."""
+    level = float(np.log(0.4 / 0.6))
+    settings = FusionSettings()
+    points = np.array([[0.0, 0.0, 0.995], [0.0, 0.0, 1.005], [0.0, 0.0, 1.5]])  # on the wall, just behind, hidden
+    full = EvidenceField([plane_view()] * int(settings.full_weight), 0.02).at(points)
+    assert model_needed(full).tolist() == [False, False, True]
+    assert model_needed(full, FusionSettings(skip_known_free=False)).tolist() == [False, False, True]
+    unread = fuse_logits(np.array([np.nan, np.nan, 1.0], dtype=np.float32), full, level)
+    decoded = fuse_logits(np.array([7.0, -7.0, 1.0], dtype=np.float32), full, level)
+    assert np.array_equal(unread, decoded) and unread[0] < level < unread[1]
+    partial = EvidenceField([plane_view()] * (int(settings.full_weight) - 1), 0.02).at(points)
+    assert model_needed(partial).tolist() == [True, True, True]  # below full weight the model still blends in
+
+
 def test_line_of_sight_samples_lie_between_the_surface_and_the_camera_inside_the_box():
     rng = np.random.default_rng(0)
     surface = rng.uniform(-0.3, 0.3, (100, 3))
