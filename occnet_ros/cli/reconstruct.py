@@ -13,6 +13,9 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upsampling-steps", type=int, default=2, help="MISE refinements (final = resolution0 * 2^steps)")
     parser.add_argument("--refine-margin", type=float, default=3.0, help="MISE also refines cells this many logits below the level")
     parser.add_argument("--threshold", type=float, help="occupancy threshold (default: the checkpoint's)")
+    parser.add_argument("--max-handles", type=int,
+                        help="a surface with more handles is closed (one-cell gaps, voids) and extracted again "
+                             "(default: the extraction's, 50; -1: never)")
     parser.add_argument("--input-resamplings", type=int,
                         help="random input subsets whose encodings are averaged (default: the reconstruction's, 4; 1 = one draw)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -28,8 +31,9 @@ def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
 
     if args.threads:
         torch.set_num_threads(args.threads)
+    handles = {} if args.max_handles is None else {"max_handles": None if args.max_handles < 0 else args.max_handles}
     return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin,
-                              point_only=point_only, input_resamplings=args.input_resamplings)
+                              point_only=point_only, input_resamplings=args.input_resamplings, **handles)
 
 
 def read_input(path: Path, up: str):

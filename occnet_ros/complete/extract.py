@@ -29,6 +29,9 @@ class ExtractionSettings:
     threshold: float = 0.2  # occupancy probability of the surface
     batch_points: int = 100_000
     refine_margin: float = 3.0  # MISE also refines cells whose corners come within this many logits of the level
+    # a surface with more handles than this (from its Euler number) is noise: close one-cell gaps and fill
+    # enclosed voids (close_small_gaps) and extract again; None never does
+    max_handles: int | None = 50
 
     @property
     def resolution(self) -> int:
@@ -121,6 +124,33 @@ def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarr
     return grid, count
 
 
+GAP_FILL_MARGIN = 0.5  # logits above the level given to vertices the closing makes inside
+
+
+def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
+    """The logit grid with one-cell gaps closed (a morphological closing of the inside, 6-connected)
+    and enclosed voids filled: vertices that become inside take ``level + GAP_FILL_MARGIN``.
+
+    Noisy depth leaves the fused field with pinholes through thin walls and bubbles inside them:
+    hundreds of tiny handles (Euler numbers of -600 to -900 on a shelf, a mug and a basket seen by
+    HoloLens-like views). Quadric decimation may not remove a handle, so it stalled above the
+    triangle budget there and the voxel re-mesh that followed lost the shape (F@1% 0.01-0.13); closed,
+    the same fields decimate to 5,000 triangles in a third of the time (F@1% 0.27-0.79). Applied to
+    every surface it also closes real narrow gaps (pybullet validation shapes -0.006 F@1%), so
+    extract_mesh applies it only to surfaces with more than ``max_handles`` handles."""
+    level = float(np.log(threshold / (1 - threshold)))
+    inside = grid >= level
+    structure = ndimage.generate_binary_structure(3, 1)
+    closed = ndimage.binary_closing(np.pad(inside, 2), structure=structure)[2:-2, 2:-2, 2:-2] | inside
+    closed = ndimage.binary_fill_holes(closed)
+    added = closed & ~inside
+    if not added.any():
+        return grid
+    out = grid.copy()
+    out[added] = level + GAP_FILL_MARGIN
+    return out
+
+
 def mesh_from_grid(grid: np.ndarray, threshold: float) -> trimesh.Trimesh:
     """Marching cubes of a logit vertex grid over the box; closed (padded with 'outside')."""
     level = float(np.log(threshold / (1 - threshold)))
@@ -144,4 +174,13 @@ def extract_mesh(fn: LogitFunction, settings: ExtractionSettings = ExtractionSet
     else:
         grid = dense_grid(fn, settings.resolution, settings.batch_points)
         count = grid.size
-    return ExtractionResult(mesh_from_grid(grid, settings.threshold), grid, count)
+    mesh = mesh_from_grid(grid, settings.threshold)
+    if settings.max_handles is not None and handles(mesh) > settings.max_handles:
+        grid = close_small_gaps(grid, settings.threshold)
+        mesh = mesh_from_grid(grid, settings.threshold)
+    return ExtractionResult(mesh, grid, count)
+
+
+def handles(mesh: trimesh.Trimesh) -> int:
+    """Handles less extra components of a closed mesh, from its Euler number (chi = 2 - 2g per component)."""
+    return (2 - int(mesh.euler_number)) // 2

@@ -199,7 +199,8 @@ def views_in_front(views: list[DepthView], center: np.ndarray) -> tuple[list[Dep
 
 def load_reconstructor(checkpoint: str | Path | None = None, device: str = "auto", resolution0: int = 32, upsampling_steps: int = 2,
                        threshold: float | None = None, refine_margin: float = 3.0, bf16: bool = False,
-                       point_only: bool = False, input_resamplings: int | None = None) -> Reconstructor:
+                       point_only: bool = False, input_resamplings: int | None = None,
+                       max_handles: int | None = ExtractionSettings.max_handles) -> Reconstructor:
     """A Reconstructor for a checkpoint file (default: the shipped model; with ``point_only`` the
     shipped point-only model, for clouds without views) on ``device`` ('auto', 'cpu', 'cuda').
 
@@ -209,6 +210,6 @@ def load_reconstructor(checkpoint: str | Path | None = None, device: str = "auto
     device = pick_device(device)
     loaded = load_checkpoint(Path(checkpoint).expanduser() if checkpoint else default_checkpoint(point_only), device)
     threshold = threshold if threshold is not None else loaded.settings.threshold
-    extraction = ExtractionSettings(resolution0, upsampling_steps, threshold, refine_margin=refine_margin)
+    extraction = ExtractionSettings(resolution0, upsampling_steps, threshold, refine_margin=refine_margin, max_handles=max_handles)
     return Reconstructor(loaded, extraction, bf16=bf16,
                          input_resamplings=INPUT_RESAMPLINGS if input_resamplings is None else input_resamplings)

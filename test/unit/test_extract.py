@@ -90,3 +90,43 @@ def test_refine_margin_keeps_a_plate_thinner_than_the_coarse_cells():
     assert result.mesh.is_watertight and result.evaluated_points < dense.evaluated_points
     assert result.mesh.volume == pytest.approx(dense.mesh.volume, rel=0.02)
     assert result.mesh.volume == pytest.approx(0.6 * 0.6 * 0.04, rel=0.3)
+
+
+def pierced_plate(p: torch.Tensor) -> torch.Tensor:
+    """A plate 0.12 thick pierced by a 5 x 5 lattice of square pinholes about one cell of a 32^3
+    grid wide (0.03 of the 1.1 box), and one wide hole (0.2) in its middle."""
+    plate = 0.06 - p[:, 2].abs()
+    lattice = torch.remainder(p[:, :2] + 0.3 + 0.075, 0.15) - 0.075  # offsets from the nearest pinhole axis
+    in_lattice = (p[:, :2].abs() < 0.38).all(dim=1)
+    pinhole = (lattice.abs() < 0.015).all(dim=1) & in_lattice & ~(p[:, :2].abs() < 0.2).all(dim=1)
+    wide = (p[:, :2].abs() < 0.1).all(dim=1)
+    inside = (p[:, :2].abs() < 0.45).all(dim=1) & (plate > 0) & ~pinhole & ~wide
+    return torch.where(inside, 4.0, -4.0)
+
+
+def test_a_surface_full_of_pinholes_is_closed_before_marching_cubes_but_a_wide_hole_stays():
+    from occnet_ros.complete.extract import handles
+
+    raw = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=None), use_mise=False).mesh
+    cleaned = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=5), use_mise=False).mesh
+    assert handles(raw) >= 10  # every pinhole the grid resolves is a handle
+    assert handles(cleaned) == 1 and cleaned.is_watertight  # the wide hole only
+    assert cleaned.volume > raw.volume
+    untouched = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=1000), use_mise=False).mesh
+    assert len(untouched.faces) == len(raw.faces)  # below the limit nothing changes
+
+
+def test_closing_fills_enclosed_voids_and_one_cell_gaps_only():
+    from occnet_ros.complete.extract import GAP_FILL_MARGIN, close_small_gaps
+
+    inside = np.zeros((24, 24, 24), dtype=bool)
+    inside[4:20, 4:20, 4:20] = True
+    inside[10:12, 10:12, 10:12] = False  # an enclosed void
+    inside[4:20, 6, 4:20] = False  # a one-cell slit through the block
+    inside[4:20, 14:18, 4:20] = False  # a four-cell slot: a real gap
+    grid = np.where(inside, 2.0, -2.0).astype(np.float32)
+    closed = close_small_gaps(grid, 0.5) >= 0.0
+    assert closed[10:12, 10:12, 10:12].all() and closed[5:19, 6, 5:19].all()
+    assert not closed[4:20, 15:17, 4:20].any()
+    assert np.array_equal(closed & inside, inside)  # nothing inside is taken away
+    assert close_small_gaps(grid, 0.5)[10, 10, 10] == pytest.approx(GAP_FILL_MARGIN)
