@@ -204,7 +204,7 @@ class Trainer:
         require_same_architecture(last, ModelConfig.from_dict(state["model_config"]), self.model_config, "use a new out_dir")
         # a state at step 0 holds only the warm start; states written before run_json resume unchecked
         if "run_json" in state and int(state["step"]) > 0:
-            differences = config_differences(json.loads(state["run_json"]), self.run_identity())
+            differences = config_differences(with_new_defaults(json.loads(state["run_json"])), self.run_identity())
             if differences:
                 raise ValueError(f"{last} is the state of another config ({'; '.join(differences)}: the state's -> this "
                                  "config's); use a new out_dir, or the config that made it")
@@ -328,6 +328,16 @@ def read_chunks(out_dir: Path) -> list[dict[str, Any]]:
     """The chunks.jsonl records of a run directory (empty for a new run)."""
     path = Path(out_dir) / "chunks.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.is_file() else []
+
+
+def with_new_defaults(identity: dict[str, Any]) -> dict[str, Any]:
+    """A stored run identity with the example keys added since it was written set to their defaults:
+    the run that wrote it behaved as those defaults do, so a state stays resumable across such additions."""
+    example = identity.get("data", {}).get("example")
+    if isinstance(example, dict):
+        defaults = asdict(ExampleSpec())
+        identity["data"]["example"] = {**{key: defaults[key] for key in defaults if key not in example}, **example}
+    return identity
 
 
 def occupancy_loss(logits: torch.Tensor, target: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

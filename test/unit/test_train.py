@@ -196,3 +196,17 @@ def test_a_stop_signal_saves_the_state_and_the_next_run_resumes_exactly(tmp_path
     for name, tensor in a["state_dict"].items():
         assert torch.allclose(tensor, b["state_dict"][name], atol=1e-6), name
     assert whole["loss"] == pytest.approx(second["loss"], rel=1e-5)
+
+
+def test_a_state_written_before_an_example_key_existed_resumes_with_its_default():
+    """Keys added to data.example later (with a default that behaves as before) do not make an older
+    state 'another config'; a stored value that differs from the config still does."""
+    from occnet_ros.learn.train import with_new_defaults
+
+    stored = {"train": {"lr": 0.001}, "data": {"example": {"mirror": True}, "record": {}, "seed": 0}}
+    filled = with_new_defaults(stored)["data"]["example"]
+    assert filled["mirror"] is True and filled["observed_weight"] == 1.0 and filled["observed_radius"] == 0.03
+    from occnet_ros.learn.config import config_differences
+
+    weighted = {"train": {"lr": 0.001}, "data": {"example": {**filled, "observed_weight": 0.25}, "record": {}, "seed": 0}}
+    assert config_differences(with_new_defaults(stored), weighted) == ["data.example.observed_weight: 1.0 -> 0.25"]
