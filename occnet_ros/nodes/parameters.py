@@ -112,6 +112,9 @@ RECONSTRUCTION = (
     Param("upsampling_steps", 2, "MISE refinements (final resolution = resolution0 * 2^steps).", 0, 5),
     Param("refine_margin", 3.0, "MISE also refines cells within this many logits below the surface level (keeps thin parts "
           "the coarse grid misses; measured 1.3-2x the queries); 0 = classic MISE (enough for the smoother onet).", 0.0, 50.0),
+    Param("max_handles", 50, "A surface with more handles (from its Euler number: noise, pinholes through thin walls) has "
+          "its one-cell gaps closed and voids filled before it is extracted again, so decimation can reach max_triangles "
+          "(models/README.md, 'Topological noise'); 0 = never.", 0, 1_000_000),
     Param("input_resamplings", 4, "Random subsets of an object's points the network encodes, their encodings averaged "
           "(test-time ensembling; measured on validation: models/README.md); 1 = a single draw, the fastest.", 1, 64),
     Param("bf16", False, "Evaluate the network in bfloat16 autocast (measured on 2 CPU threads: no gain for conv_onet, "

@@ -108,7 +108,8 @@ class ReconstructionNode(Node):
             # without the views' evidence the point-only model is the better prior
             path = Path(p["checkpoint"]).expanduser() if p["checkpoint"] else default_checkpoint(point_only=not p["use_evidence"])
             reconstructor = load_reconstructor(path, p["device"], p["resolution0"], p["upsampling_steps"], p["threshold"] or None,
-                                               p["refine_margin"], bf16=p["bf16"], input_resamplings=p["input_resamplings"])
+                                               p["refine_margin"], bf16=p["bf16"], input_resamplings=p["input_resamplings"],
+                                               max_handles=p["max_handles"] or None)
         except (CheckpointError, FileNotFoundError, RuntimeError, ValueError) as error:
             raise ConfigurationError(f"cannot load the model: {error}") from error
         if reconstructor.evidence is not None:

@@ -114,6 +114,9 @@ def test_a_surface_full_of_pinholes_is_closed_before_marching_cubes_but_a_wide_h
     assert cleaned.volume > raw.volume
     untouched = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=1000), use_mise=False).mesh
     assert len(untouched.faces) == len(raw.faces)  # below the limit nothing changes
+    from occnet_ros.nodes.parameters import RECONSTRUCTION
+
+    assert next(p.default for p in RECONSTRUCTION if p.name == "max_handles") == ExtractionSettings.max_handles
 
 
 def test_closing_fills_enclosed_voids_and_one_cell_gaps_only():
