@@ -355,8 +355,11 @@ Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 (docs/eval/fusion_sweep_round*.json). {first}'s rows, its bench included, encode 4 random input resamplings
 and average them (the reconstruction's default since 2026-12-07, chosen on the validation splits by
 `tools/validation_study.py`, models/README.md; its one-draw bench is docs/eval/{first}/bench_one_draw.json),
-except its sensor-true and fine-tuning figures, measured before with one draw; every other model's rows are one
-draw (`RESAMPLINGS=1`), as they were measured before the ensembling.
+except its fine-tuning figures, measured before with one draw; every other model's rows are one
+draw (`RESAMPLINGS=1`), as they were measured before the ensembling. {first}'s rows are also the only ones
+measured with surfaces of more than 50 handles closed before marching cubes (`max_handles`, since 2026-12-07,
+models/README.md "Topological noise"); its sensor-true rows cover the first 3 + 3 unseen and 6 foreign objects,
+as the sensor-true baselines do (`UNSEEN_PER_CATEGORY=3 FOREIGN_LIMIT=6`).
 
 ## Targets
 
