@@ -51,6 +51,11 @@ class ExtractionResult:
     evaluated_points: int
 
 
+def surface_level(threshold: float) -> float:
+    """The logit of the occupancy probability ``threshold``: the level of the surface."""
+    return float(np.log(threshold / (1 - threshold)))
+
+
 def grid_coordinates(index: np.ndarray, resolution: int) -> np.ndarray:
     """Integer vertex indices (N, 3) of an R^3-cell grid -> box coordinates."""
     return index.astype(np.float32) * np.float32(2 * BOX_HALF / resolution) - np.float32(BOX_HALF)
@@ -98,7 +103,7 @@ def _cells_to_refine(grid: np.ndarray, level: float, margin: float = 0.0) -> np.
 
 def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarray, int]:
     """Logit grid at settings.resolution refined only near the surface; and points evaluated."""
-    level = float(np.log(settings.threshold / (1 - settings.threshold)))
+    level = surface_level(settings.threshold)
     grid = dense_grid(fn, settings.resolution0, settings.batch_points)
     evaluated = np.ones(grid.shape, dtype=bool)
     count = grid.size
@@ -138,7 +143,7 @@ def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
     the same fields decimate to 5,000 triangles in a third of the time (F@1% 0.27-0.79). Applied to
     every surface it also closes real narrow gaps (pybullet validation shapes -0.006 F@1%), so
     extract_mesh applies it only to surfaces with more than ``max_handles`` handles."""
-    level = float(np.log(threshold / (1 - threshold)))
+    level = surface_level(threshold)
     inside = grid >= level
     structure = ndimage.generate_binary_structure(3, 1)
     closed = ndimage.binary_closing(np.pad(inside, 2), structure=structure)[2:-2, 2:-2, 2:-2] | inside
@@ -153,7 +158,7 @@ def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
 
 def mesh_from_grid(grid: np.ndarray, threshold: float) -> trimesh.Trimesh:
     """Marching cubes of a logit vertex grid over the box; closed (padded with 'outside')."""
-    level = float(np.log(threshold / (1 - threshold)))
+    level = surface_level(threshold)
     resolution = grid.shape[0] - 1
     padded = np.pad(grid, 1, mode="constant", constant_values=min(float(grid.min()), level) - 10.0)
     if not (padded >= level).any():
@@ -182,5 +187,9 @@ def extract_mesh(fn: LogitFunction, settings: ExtractionSettings = ExtractionSet
 
 
 def handles(mesh: trimesh.Trimesh) -> int:
-    """Handles less extra components of a closed mesh, from its Euler number (chi = 2 - 2g per component)."""
-    return (2 - int(mesh.euler_number)) // 2
+    """Handles less extra components of a closed triangle mesh, from its Euler number (chi = 2 - 2g per
+    component). Closed, every edge has two faces (E = 3F / 2), so chi = V - F / 2 without building the
+    unique edges that ``mesh.euler_number`` needs (66 ms on a 140,000-triangle mug, every reconstruction);
+    mesh_from_grid's surfaces are closed by construction."""
+    euler = len(mesh.vertices) - len(mesh.faces) // 2
+    return (2 - euler) // 2

@@ -39,7 +39,12 @@ def model_needed(evidence: Evidence, settings: FusionSettings = FusionSettings()
     needed = evidence.weight < settings.full_weight
     if not settings.skip_known_free:
         return needed
-    return needed & ~(evidence.free & ~evidence.observed)
+    return needed & ~_unobserved_free(evidence)
+
+
+def _unobserved_free(evidence: Evidence) -> np.ndarray:
+    """Known-free space no view observed: with ``skip_known_free`` its logit is the free level alone."""
+    return evidence.free & ~evidence.observed
 
 
 def fuse_logits(model: np.ndarray, evidence: Evidence, level: float, settings: FusionSettings = FusionSettings()) -> np.ndarray:
@@ -53,5 +58,5 @@ def fuse_logits(model: np.ndarray, evidence: Evidence, level: float, settings: F
     free_level = level - settings.free_margin
     fused = np.where(carve, np.minimum(fused, free_level), fused)
     if settings.skip_known_free:  # the model was not asked there: the free level alone
-        fused = np.where(evidence.free & ~evidence.observed, free_level, fused)
+        fused = np.where(_unobserved_free(evidence), free_level, fused)
     return fused.astype(np.float32)

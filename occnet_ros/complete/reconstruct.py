@@ -19,7 +19,7 @@ import torch
 import trimesh
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
-from occnet_ros.complete.extract import ExtractionSettings, extract_mesh
+from occnet_ros.complete.extract import ExtractionSettings, extract_mesh, surface_level
 from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
@@ -124,7 +124,7 @@ class Reconstructor:
         """The model's logit function fused with the views' evidence (canonical queries)."""
         size = frame.scale * self.loaded.settings.fill  # the observed points' extent, metres
         field_ = EvidenceField(views, self.evidence.truncation(size), self.evidence)
-        level = float(np.log(self.extraction.threshold / (1 - self.extraction.threshold)))
+        level = surface_level(self.extraction.threshold)
         linear = (frame.matrix[:3, :3]).astype(np.float32)  # canonical -> world offsets from frame.center
 
         def fused(p: torch.Tensor) -> torch.Tensor:

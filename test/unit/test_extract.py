@@ -110,6 +110,8 @@ def test_a_surface_full_of_pinholes_is_closed_before_marching_cubes_but_a_wide_h
     raw = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=None), use_mise=False).mesh
     cleaned = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=5), use_mise=False).mesh
     assert handles(raw) >= 10  # every pinhole the grid resolves is a handle
+    assert handles(raw) == (2 - raw.euler_number) // 2  # V - F / 2 is the Euler number of these closed surfaces
+    assert handles(extract_mesh(torus, ExtractionSettings(16, 1, 0.5)).mesh) == 1
     assert handles(cleaned) == 1 and cleaned.is_watertight  # the wide hole only
     assert cleaned.volume > raw.volume
     untouched = extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=1000), use_mise=False).mesh
