@@ -4,7 +4,8 @@ checkpoints, or one checkpoint with several input resamplings (test-time ensembl
 Each variant is NAME=CHECKPOINT[@K] (K input resamplings, default the reconstruction's); the first
 is the reference. This runs `occnet eval` on each validation split for each variant and writes, per
 split and number of views, the mean F@1% (whole surface and unobserved part) and the mean per-object
-difference to the reference with its standard error. How INPUT_RESAMPLINGS = 4 was chosen
+difference to the reference with its standard error; ``--sensor PRESET`` renders every view with
+a sensor preset of geometry/sensor.py instead of `basic` (sensor-true inputs). How INPUT_RESAMPLINGS = 4 was chosen
 (docs/eval/resampling_study.json):
 
     python -P tools/validation_study.py --variant k1=models/conv_onet_furniture.pt@1 \
@@ -45,11 +46,12 @@ def parse_variant(text: str) -> tuple[str, Path, int | None]:
     return name, Path(checkpoint), resamplings
 
 
-def run_eval(checkpoint: Path, split_args: list[str], views: str, resamplings: int | None, out: Path) -> list[dict]:
+def run_eval(checkpoint: Path, split_args: list[str], views: str, resamplings: int | None, out: Path,
+             sensor: str = "basic") -> list[dict]:
     """`occnet eval` records of one split (kept in ``out`` to resume a study)."""
     if not out.exists():
         command = [sys.executable, "-P", "-m", "occnet_ros.cli", "eval", "--checkpoint", str(checkpoint), *split_args,
-                   "--views", views, "--methods", "occnet", "--surface-samples", "50000", "--json", str(out)]
+                   "--views", views, "--sensor", sensor, "--methods", "occnet", "--surface-samples", "50000", "--json", str(out)]
         if resamplings is not None:
             command += ["--input-resamplings", str(resamplings)]
         subprocess.run(command, check=True)
@@ -73,6 +75,8 @@ def main() -> None:
                         help="NAME=CHECKPOINT[@K], at least two; the first is the reference")
     parser.add_argument("--views", default="3,5")
     parser.add_argument("--splits", default=",".join(SPLITS), help="validation splits, of " + ", ".join(SPLITS))
+    parser.add_argument("--sensor", default="basic", help="sensor model of the rendered views (occnet eval --sensor), "
+                        "e.g. hololens2_long_throw for sensor-true inputs")
     parser.add_argument("--work", type=Path, default=Path("runs/validation_study"), help="where each eval's records are kept")
     parser.add_argument("--json", type=Path, required=True)
     args = parser.parse_args()
@@ -84,9 +88,10 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     reference = args.variant[0][0]
     result = {"variants": {name: {"checkpoint": str(path), "input_resamplings": k} for name, path, k in args.variant},
-              "reference": reference, "splits": {}}
+              "reference": reference, "sensor": args.sensor, "splits": {}}
+    sensor = "" if args.sensor == "basic" else f"{args.sensor}_"  # basic keeps the file names of earlier studies
     for split in args.splits.split(","):
-        records = {name: run_eval(path, SPLITS[split], args.views, k, args.work / f"{split}_{name}.json")
+        records = {name: run_eval(path, SPLITS[split], args.views, k, args.work / f"{split}_{sensor}{name}.json", args.sensor)
                    for name, path, k in args.variant}
         result["splits"][split] = {
             f"{views} views": {name: {key: paired(records[reference], records[name], views, key)

@@ -130,11 +130,15 @@ def mise_grid(fn: LogitFunction, settings: ExtractionSettings) -> tuple[np.ndarr
 
 
 GAP_FILL_MARGIN = 0.5  # logits above the level given to vertices the closing makes inside
+# the closing's structuring element: 6-connected (a cube's faces). 18-connected also closes the diagonal
+# contacts that 6 leaves as handles, but lost F@1% on the validation furniture (docs/eval/closing_connectivity_study.json)
+GAP_CONNECTIVITY = 1
 
 
 def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
     """The logit grid with one-cell gaps closed (a morphological closing of the inside, 6-connected)
-    and enclosed voids filled: vertices that become inside take ``level + GAP_FILL_MARGIN``.
+    and enclosed voids filled: vertices that become inside take ``level + GAP_FILL_MARGIN``; the same
+    array when nothing changes.
 
     Noisy depth leaves the fused field with pinholes through thin walls and bubbles inside them:
     hundreds of tiny handles (Euler numbers of -600 to -900 on a shelf, a mug and a basket seen by
@@ -145,7 +149,7 @@ def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
     extract_mesh applies it only to surfaces with more than ``max_handles`` handles."""
     level = surface_level(threshold)
     inside = grid >= level
-    structure = ndimage.generate_binary_structure(3, 1)
+    structure = ndimage.generate_binary_structure(3, GAP_CONNECTIVITY)
     closed = ndimage.binary_closing(np.pad(inside, 2), structure=structure)[2:-2, 2:-2, 2:-2] | inside
     closed = ndimage.binary_fill_holes(closed)
     added = closed & ~inside
@@ -181,8 +185,9 @@ def extract_mesh(fn: LogitFunction, settings: ExtractionSettings = ExtractionSet
         count = grid.size
     mesh = mesh_from_grid(grid, settings.threshold)
     if settings.max_handles is not None and handles(mesh) > settings.max_handles:
-        grid = close_small_gaps(grid, settings.threshold)
-        mesh = mesh_from_grid(grid, settings.threshold)
+        closed = close_small_gaps(grid, settings.threshold)
+        if closed is not grid:  # a surface whose handles no closing reaches is not extracted twice
+            grid, mesh = closed, mesh_from_grid(closed, settings.threshold)
     return ExtractionResult(mesh, grid, count)
 
 

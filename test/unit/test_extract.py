@@ -121,6 +121,19 @@ def test_a_surface_full_of_pinholes_is_closed_before_marching_cubes_but_a_wide_h
     assert next(p.default for p in RECONSTRUCTION if p.name == "max_handles") == ExtractionSettings.max_handles
 
 
+def test_a_surface_whose_handles_no_closing_reaches_is_extracted_once(monkeypatch):
+    """Above max_handles, a closing that adds nothing (the torus's hole is wide) costs no second marching cubes."""
+    from occnet_ros.complete import extract
+
+    calls = []
+    original = extract.mesh_from_grid
+    monkeypatch.setattr(extract, "mesh_from_grid", lambda grid, threshold: calls.append(grid) or original(grid, threshold))
+    once = extract_mesh(torus, ExtractionSettings(16, 1, 0.5, max_handles=0)).mesh
+    assert len(calls) == 1 and extract.handles(once) == 1
+    extract_mesh(pierced_plate, ExtractionSettings(32, 0, 0.5, max_handles=5), use_mise=False)
+    assert len(calls) == 3  # the pinholes close: extracted again
+
+
 def test_closing_fills_enclosed_voids_and_one_cell_gaps_only():
     from occnet_ros.complete.extract import GAP_FILL_MARGIN, close_small_gaps
 

@@ -40,6 +40,29 @@ def test_validation_study_pairs_objects_and_skips_missing_values():
     assert abs(result["diff"]) < 1e-9 and abs(result["se"] - 0.1) < 1e-9
 
 
+def test_validation_study_runs_eval_with_the_sensor_and_keeps_its_records(tmp_path, monkeypatch):
+    """Each split's eval gets the study's sensor preset; a kept records file is read, not re-run."""
+    import json
+
+    tool = load_tool("validation_study")
+    commands = []
+
+    def fake_run(command, check):
+        commands.append(command)
+        Path(command[command.index("--json") + 1]).write_text(json.dumps([{"method": "occnet", "object": "a"},
+                                                                           {"method": "tsdf", "object": "a"}]))
+
+    monkeypatch.setattr(tool.subprocess, "run", fake_run)
+    out = tmp_path / "val_hololens2_long_throw_k4.json"
+    records = tool.run_eval(Path("m.pt"), ["--split", "val"], "3,5", 4, out, sensor="hololens2_long_throw")
+    assert records == [{"method": "occnet", "object": "a"}]
+    command = commands[0]
+    assert command[command.index("--sensor") + 1] == "hololens2_long_throw"
+    assert command[command.index("--input-resamplings") + 1] == "4"
+    tool.run_eval(Path("m.pt"), ["--split", "val"], "3,5", 4, out, sensor="hololens2_long_throw")
+    assert len(commands) == 1
+
+
 def test_validation_study_variants_name_a_checkpoint_and_resamplings():
     import argparse
 
