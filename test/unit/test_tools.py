@@ -54,11 +54,13 @@ def test_validation_study_runs_eval_with_the_sensor_and_keeps_its_records(tmp_pa
 
     monkeypatch.setattr(tool.subprocess, "run", fake_run)
     out = tmp_path / "val_hololens2_long_throw_k4.json"
-    records = tool.run_eval(Path("m.pt"), ["--split", "val"], "3,5", 4, out, sensor="hololens2_long_throw")
+    records = tool.run_eval(Path("m.pt"), ["--split", "val"], "3,5", 4, out, sensor="hololens2_long_throw",
+                            eval_args=("--max-handles", "-1"))
     assert records == [{"method": "occnet", "object": "a"}]
     command = commands[0]
     assert command[command.index("--sensor") + 1] == "hololens2_long_throw"
     assert command[command.index("--input-resamplings") + 1] == "4"
+    assert command[command.index("--max-handles") + 1] == "-1"
     tool.run_eval(Path("m.pt"), ["--split", "val"], "3,5", 4, out, sensor="hololens2_long_throw")
     assert len(commands) == 1
 
@@ -69,8 +71,9 @@ def test_validation_study_variants_name_a_checkpoint_and_resamplings():
     import pytest
 
     tool = load_tool("validation_study")
-    assert tool.parse_variant("k1=models/a.pt@1") == ("k1", Path("models/a.pt"), 1)
-    assert tool.parse_variant("new=runs/x/best.pt") == ("new", Path("runs/x/best.pt"), None)
+    assert tool.parse_variant("k1=models/a.pt@1") == ("k1", Path("models/a.pt"), 1, ())
+    assert tool.parse_variant("new=runs/x/best.pt") == ("new", Path("runs/x/best.pt"), None, ())
+    assert tool.parse_variant("open=models/a.pt@4 --max-handles -1").eval_args == ("--max-handles", "-1")
     for bad in ("models/a.pt", "=a.pt", "k=a.pt@four"):
         with pytest.raises(argparse.ArgumentTypeError):
             tool.parse_variant(bad)
