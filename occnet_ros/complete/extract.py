@@ -170,9 +170,17 @@ def mesh_from_grid(grid: np.ndarray, threshold: float) -> trimesh.Trimesh:
     verts, faces, _, _ = measure.marching_cubes(padded, level=level, method="lewiner")
     verts = (verts - 1.0) * (2 * BOX_HALF / resolution) - BOX_HALF
     mesh = trimesh.Trimesh(verts, faces, process=True)
-    if mesh.volume < 0:
+    if signed_volume(mesh) < 0:
         mesh.invert()
     return mesh
+
+
+def signed_volume(mesh: trimesh.Trimesh) -> float:
+    """The enclosed volume of a closed mesh, negative when its faces wind inwards: the sum of the
+    tetrahedra from the origin to every face. Written here because ``mesh.volume`` integrates every
+    mass property first (inertia included): 0.25 s of a 145,000-triangle mug's extraction, this 0.02 s."""
+    a, b, c = (mesh.vertices[mesh.faces[:, corner]] for corner in range(3))
+    return float(np.einsum("ij,ij->", a, np.cross(b, c)) / 6.0)
 
 
 def extract_mesh(fn: LogitFunction, settings: ExtractionSettings = ExtractionSettings(), use_mise: bool = True) -> ExtractionResult:

@@ -148,3 +148,16 @@ def test_closing_fills_enclosed_voids_and_one_cell_gaps_only():
     assert not closed[4:20, 15:17, 4:20].any()
     assert np.array_equal(closed & inside, inside)  # nothing inside is taken away
     assert close_small_gaps(grid, 0.5)[10, 10, 10] == pytest.approx(GAP_FILL_MARGIN)
+
+
+def test_signed_volume_is_the_enclosed_volume_with_the_winding_as_its_sign():
+    import trimesh
+
+    from occnet_ros.complete.extract import signed_volume
+
+    box = trimesh.creation.box((0.2, 0.3, 0.4)).apply_translation((1.0, -2.0, 0.5))
+    assert signed_volume(box) == pytest.approx(0.024) and signed_volume(box) == pytest.approx(box.volume)
+    box.invert()
+    assert signed_volume(box) == pytest.approx(-0.024)
+    mesh = extract_mesh(torus, ExtractionSettings(16, 1, 0.5)).mesh
+    assert signed_volume(mesh) > 0 and signed_volume(mesh) == pytest.approx(mesh.volume)
