@@ -80,7 +80,7 @@ def ratio_table(models: list[str], splits: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
-def previous_default_finetune(first: str, previous: str = "conv_onet_evidence") -> str:
+def previous_default_finetune(first: str, previous: str = "conv_onet_furniture") -> str:
     """The same study of the default before this one, where it was run."""
     if first == previous or not (DOCS / "eval" / f"finetune_{previous}").is_dir():
         return ""
@@ -220,6 +220,8 @@ def targets(models: list[str]) -> str:
 
 
 # the shipped model when the shape-prior issue (17) was filed, on points alone: its "today's"
+# the models whose rows were measured with 4 input resamplings and max_handles (the others: one draw, before both)
+ENSEMBLED = ("conv_onet_furniture_long", "conv_onet_furniture")
 FILED_PRIOR = ("conv_onet_procedural", "occnet_prior")
 
 
@@ -329,6 +331,7 @@ def object_count(model: str, name: str) -> int:
 
 def main(models: list[str]) -> None:
     first = models[0]
+    ensembled = [m for m in models if m in ENSEMBLED]
     furniture_count, foreign_count, unseen_count = (object_count(first, name) for name in
                                                     ("furniture_views.json", "foreign_views.json", "unseen_views.json"))
     text = f"""# Benchmarks
@@ -340,9 +343,10 @@ flying pixels) of each object. A model's row is its **evidence path** (the defau
 the views' TSDF and free space fused with the learned prior, complete/fusion.py); the row
 "(prior only)" is the same model given the points alone, as before the evidence issue. The
 training configs hold **bowl and sofa out entirely** (unseen categories) and never use the
-pybullet wheel's objects 950-999 (foreign shapes); conv_onet_furniture also trains on the
-furniture package's training split, never on its test split (real furniture), and on all 900
-pybullet training objects with mirrored and stretched examples (config/train/conv_onet_furniture.yaml). The classical
+pybullet wheel's objects 950-999 (foreign shapes); conv_onet_furniture and its continuation
+conv_onet_furniture_long also train on the furniture package's training split, never on its test split
+(real furniture), and on all 900 pybullet training objects with mirrored and stretched examples
+(config/train/conv_onet_furniture.yaml, config/train/conv_onet_furniture_long.yaml). The classical
 baselines and the "(prior only)" rows come from the runs that made them on the same objects and views (the first
 run of each split); every other model ran with `BASELINES=0` (its own rows only). Metrics in each ground truth's unit box:
 Chamfer-L1 (lower is better), F-score at 1% and 2% of the box, F@1% on the observed part of the
@@ -352,14 +356,14 @@ closed here, so they have none), input fidelity (share of input points within 1%
 from the output mesh). Time per object on this 2-core CPU while other evaluations shared it
 (occnet: network + evidence + MISE 32->128 + post-processing to <= 5,000 triangles).
 Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
-(docs/eval/fusion_sweep_round*.json). {first}'s rows, its bench included, encode 4 random input resamplings
-and average them (the reconstruction's default since 2026-12-07, chosen on the validation splits by
-`tools/validation_study.py`, models/README.md; its one-draw bench is docs/eval/{first}/bench_one_draw.json),
-except its fine-tuning figures, measured before with one draw; every other model's rows are one
-draw (`RESAMPLINGS=1`), as they were measured before the ensembling. {first}'s rows are also the only ones
-measured with surfaces of more than 50 handles closed before marching cubes (`max_handles`, since 2026-12-07,
-models/README.md "Topological noise"); its sensor-true rows cover the first 3 + 3 unseen and 6 foreign objects,
-as the sensor-true baselines do (`UNSEEN_PER_CATEGORY=3 FOREIGN_LIMIT=6`).
+(docs/eval/fusion_sweep_round*.json). {' and '.join(m + "'s" for m in ensembled)} rows, bench included, encode 4
+random input resamplings and average them (the reconstruction's default since 2026-12-07, chosen on the validation
+splits by `tools/validation_study.py`, models/README.md; conv_onet_furniture's one-draw bench is
+docs/eval/conv_onet_furniture/bench_one_draw.json), except conv_onet_furniture's fine-tuning figures, measured before
+with one draw; every other model's rows are one draw (`RESAMPLINGS=1`), as they were measured before the ensembling.
+They are also the only rows measured with surfaces of more than 50 handles closed before marching cubes
+(`max_handles`, since 2026-12-07, models/README.md "Topological noise"); their sensor-true rows cover the first
+3 + 3 unseen and 6 foreign objects, as the sensor-true baselines do (`UNSEEN_PER_CATEGORY=3 FOREIGN_LIMIT=6`).
 
 ## Targets
 
@@ -408,7 +412,7 @@ the {unseen_count} unseen shapes evaluated now; the fine-tuned figures are the s
 ## Fine-tuning the default ({first}, evidence path)
 
 `tools/run_finetune_study.sh models/{first}.pt 6`: the same 5 + 5 training-seed meshes (4 + 4 to train),
-6 minutes on one CPU thread (a training run shared the other core); zero-shot is the shipped model
+6 minutes on one CPU thread (another run shared the other core); zero-shot is the shipped model
 on the study's own 4 + 4 unseen test shapes and views, evaluated in the same session
 (`zero_shot_views.json`).
 

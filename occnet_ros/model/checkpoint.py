@@ -95,7 +95,7 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> LoadedMod
         raise CheckpointError(f"{path} does not match this model code: {error}") from error
     return LoadedModel(model.to(device).eval(), settings, dict(state.get("info", {})))
 
-DEFAULT_MODEL_NAME = "conv_onet_furniture.pt"  # the measured winner (models/README.md "Choosing the default", docs/benchmarks.md)
+DEFAULT_MODEL_NAME = "conv_onet_furniture_long.pt"  # the measured winner (models/README.md "Choosing the default", docs/benchmarks.md)
 # For clouds without views: the line-of-sight model was trained with line-of-sight points always
 # present, and on points alone it loses observed detail (a cropped shelf corner: 0.35 of the
 # points within 2% of the box vs 0.9 for this one).

@@ -105,7 +105,7 @@ OBSERVATION = (
 
 RECONSTRUCTION = (
     WORLD_FRAME,
-    Param("checkpoint", "", "Model file; empty = the shipped default, models/conv_onet_furniture.pt."),
+    Param("checkpoint", "", "Model file; empty = the shipped default, models/conv_onet_furniture_long.pt."),
     Param("device", "auto", "Torch device: 'auto' (cuda when available), 'cpu' or 'cuda'.", choices=("auto", "cpu", "cuda")),
     Param("torch_threads", 0, "CPU threads for torch; 0 = torch's default.", 0, 256),
     Param("resolution0", 32, "MISE coarse grid cells per axis.", 4, 256),
