@@ -219,9 +219,9 @@ def targets(models: list[str]) -> str:
     return "\n".join(lines) or "(not run)"
 
 
-# the shipped model when the shape-prior issue (17) was filed, on points alone: its "today's"
 # the models whose rows were measured with 4 input resamplings and max_handles (the others: one draw, before both)
 ENSEMBLED = ("conv_onet_furniture_long", "conv_onet_furniture")
+# the shipped model when the shape-prior issue (17) was filed, on points alone: its "today's"
 FILED_PRIOR = ("conv_onet_procedural", "occnet_prior")
 
 
