@@ -160,10 +160,32 @@ def close_small_gaps(grid: np.ndarray, threshold: float) -> np.ndarray:
     return out
 
 
+# logits by which every grid vertex is kept off the level before marching cubes (see clear_of_level)
+LEVEL_CLEARANCE = 1e-3
+
+
+def clear_of_level(grid: np.ndarray, level: float) -> np.ndarray:
+    """The grid with values within LEVEL_CLEARANCE of the level moved to level +- LEVEL_CLEARANCE
+    (inside, >= level, stays inside); the same array when none is that close.
+
+    A vertex on (or a float's breadth from) the level puts marching cubes' surface vertex on the
+    grid point itself, once for each of its edges: trimesh welds those copies and the faces around
+    them pinch into edges that four faces share and zero-area triangles, so the mesh is not closed
+    (the bench sofa: two such vertices; a lattice sphere of integer radius: every time). Moved by
+    1e-3 logits, the surface shifts by about 1e-4 of a cell."""
+    near = np.abs(grid - level) < LEVEL_CLEARANCE
+    if not near.any():
+        return grid
+    out = grid.copy()
+    out[near] = np.where(grid[near] >= level, level + LEVEL_CLEARANCE, level - LEVEL_CLEARANCE)
+    return out
+
+
 def mesh_from_grid(grid: np.ndarray, threshold: float) -> trimesh.Trimesh:
-    """Marching cubes of a logit vertex grid over the box; closed (padded with 'outside')."""
+    """Marching cubes of a logit vertex grid over the box; closed (padded with 'outside', no vertex on the level)."""
     level = surface_level(threshold)
     resolution = grid.shape[0] - 1
+    grid = clear_of_level(grid, level)
     padded = np.pad(grid, 1, mode="constant", constant_values=min(float(grid.min()), level) - 10.0)
     if not (padded >= level).any():
         raise ValueError("the occupancy grid is empty: no point is inside at this threshold")

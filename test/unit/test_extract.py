@@ -161,3 +161,24 @@ def test_signed_volume_is_the_enclosed_volume_with_the_winding_as_its_sign():
     assert signed_volume(box) == pytest.approx(-0.024)
     mesh = extract_mesh(torus, ExtractionSettings(16, 1, 0.5)).mesh
     assert signed_volume(mesh) > 0 and signed_volume(mesh) == pytest.approx(mesh.volume)
+
+
+@pytest.mark.parametrize("norm", ["euclidean", "l1", "chebyshev"])
+def test_grid_vertices_on_the_level_leave_the_mesh_closed(norm):
+    """A lattice ball of integer radius has grid vertices exactly on the level: marching cubes put
+    several surface vertices on each, and welded they pinched the mesh open (fixed by clear_of_level)."""
+    from occnet_ros.complete.extract import clear_of_level, mesh_from_grid, surface_level
+
+    level = surface_level(0.4)
+    axis = np.arange(33) - 16
+    x, y, z = np.abs(np.meshgrid(axis, axis, axis, indexing="ij"))
+    distance = {"euclidean": np.sqrt(x**2 + y**2 + z**2), "l1": x + y + z, "chebyshev": np.maximum(np.maximum(x, y), z)}[norm]
+    grid = (level + (7 - distance)).astype(np.float32)
+    assert (grid == np.float32(level)).sum() > 0
+    cleared = clear_of_level(grid, level)
+    assert np.array_equal(cleared >= level, grid >= level)  # inside stays inside
+    assert np.abs(cleared - level).min() >= 0.9e-3 and np.abs(cleared - grid).max() <= 1e-3
+    mesh = mesh_from_grid(grid, 0.4)
+    assert mesh.is_watertight and (mesh.area_faces > 0).all()
+    far = np.where(np.abs(grid - level) < 0.5, level + 0.5, grid)
+    assert clear_of_level(far, level) is far
