@@ -1,6 +1,7 @@
 """Helpers of the analysis scripts in tools/ that decide what a reported figure covers."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 TOOLS = Path(__file__).resolve().parents[2] / "tools"
@@ -77,3 +78,17 @@ def test_validation_study_variants_name_a_checkpoint_and_resamplings():
     for bad in ("models/a.pt", "=a.pt", "k=a.pt@four"):
         with pytest.raises(argparse.ArgumentTypeError):
             tool.parse_variant(bad)
+
+
+def test_training_curves_keep_the_last_record_of_a_repeated_step_and_mark_chunk_starts(tmp_path):
+    """A resumed chunk may log a step again (its state was saved before that step's record): the curve
+    keeps the later record, and a grey line marks each chunk's first validation."""
+    tool = load_tool("plot_curves")
+    lines = [{"step": 0, "chunk": 1, "val_iou": 0.60}, {"step": 250, "chunk": 1, "val_iou": 0.61},
+             {"step": 250, "chunk": 2, "val_iou": 0.62}, {"step": 500, "chunk": 2, "val_iou": 0.63},
+             {"step": 750, "chunk": 3, "val_iou": 0.64}]
+    path = tmp_path / "run.metrics.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in [lines[1], lines[0], *lines[2:]]) + "\n\n")
+    rows = tool.read_rows(path)
+    assert [(r["step"], r["val_iou"]) for r in rows] == [(0, 0.60), (250, 0.62), (500, 0.63), (750, 0.64)]
+    assert tool.chunk_starts(rows) == [250, 750]
