@@ -1,8 +1,8 @@
 """Training curves of the shipped runs as one picture: validation IoU, validation loss and the
 training loss (the last batch's, at each validation) against the step, one row per run, chunk
-boundaries marked (models/<run>.metrics.jsonl, written by `occnet
-train` at every validation). Each run's validation IoU is on its own validation records, so rows
-are not comparable with each other.
+boundaries marked (models/<run>.metrics.jsonl, written by `occnet train` at every validation).
+Each run's validation IoU is on its own validation records, so rows are not comparable with each
+other.
 
 python -P tools/plot_curves.py [--runs conv_onet_furniture_long,conv_onet_evidence_long] [--out docs/images/training_curves.png]
 """
@@ -48,6 +48,7 @@ def plot(runs: list[str], out: Path) -> None:
     for (iou_ax, loss_ax), run in zip(axes, runs):
         rows = read_rows(REPO / "models" / f"{run}.metrics.jsonl")
         steps = [int(r["step"]) for r in rows]
+        starts = chunk_starts(rows)
         iou = [r["val_iou"] for r in rows]
         best = max(range(len(rows)), key=lambda i: iou[i])
         iou_ax.plot(steps, iou, color="tab:blue", lw=1.2)
@@ -59,7 +60,7 @@ def plot(runs: list[str], out: Path) -> None:
         val_ax.set_ylabel("validation loss", color="tab:green")
         loss_ax.legend(handles=loss_ax.get_lines() + val_ax.get_lines(), fontsize=8, loc="upper right")
         for ax in (iou_ax, loss_ax):
-            for start in chunk_starts(rows):
+            for start in starts:
                 ax.axvline(start, color="0.8", lw=0.6, zorder=0)
             ax.grid(alpha=0.3)
         iou_ax.set_ylabel("validation IoU")
