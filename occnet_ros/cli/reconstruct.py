@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 
@@ -18,6 +19,9 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
                              "(default: the extraction's, 50; -1: never)")
     parser.add_argument("--input-resamplings", type=int,
                         help="random input subsets whose encodings are averaged (default: the reconstruction's, 4; 1 = one draw)")
+    parser.add_argument("--fusion-gain", type=float, help="logits from the level at the edge of the TSDF band (default: the fusion's, 6)")
+    parser.add_argument("--full-weight", type=float, help="evidence weight (views) at which the views' TSDF alone decides (default: the fusion's, 3)")
+    parser.add_argument("--truncation-fraction", type=float, help="TSDF band half-width, a fraction of the object's size (default: the evidence's, 0.025)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -32,8 +36,21 @@ def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
     if args.threads:
         torch.set_num_threads(args.threads)
     handles = {} if args.max_handles is None else {"max_handles": None if args.max_handles < 0 else args.max_handles}
-    return load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold, args.refine_margin,
-                              point_only=point_only, input_resamplings=args.input_resamplings, **handles)
+    reconstructor = load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold,
+                                       args.refine_margin, point_only=point_only, input_resamplings=args.input_resamplings, **handles)
+    apply_fusion_args(reconstructor, args)
+    return reconstructor
+
+
+def apply_fusion_args(reconstructor, args: argparse.Namespace) -> None:
+    """Override the evidence fusion settings the flags name (validated: a bad value raises ValueError)."""
+    fusion = {k: v for k, v in (("gain", args.fusion_gain), ("full_weight", args.full_weight)) if v is not None}
+    if fusion:
+        reconstructor.fusion = replace(reconstructor.fusion, **fusion)
+        reconstructor.fusion.validate()
+    if args.truncation_fraction is not None and reconstructor.evidence is not None:
+        reconstructor.evidence = replace(reconstructor.evidence, truncation_fraction=args.truncation_fraction)
+        reconstructor.evidence.validate()
 
 
 def read_input(path: Path, up: str):

@@ -155,3 +155,18 @@ def test_bench_times_last_view_to_mesh_object_by_object_and_splits_the_time(tiny
         assert r["median_s"] == pytest.approx(r["reconstruct_median_s"] + r["postprocess_median_s"])
         assert r["network_points"] > 0 and r["marching_cubes_triangles"] > 0 and r["input_resamplings"] == 2
     assert torch.get_num_threads() == threads
+
+
+def test_fusion_flags_set_the_reconstructors_fusion_and_bad_values_fail_clearly(tiny_checkpoint, capsys):
+    from occnet_ros.cli.main import build_parser
+    from occnet_ros.cli.reconstruct import reconstructor_from_args
+
+    base = ["eval", "--checkpoint", str(tiny_checkpoint)]
+    default = reconstructor_from_args(build_parser().parse_args(base))
+    tuned = reconstructor_from_args(build_parser().parse_args(
+        base + ["--fusion-gain", "4", "--full-weight", "5", "--truncation-fraction", "0.03"]))
+    assert (tuned.fusion.gain, tuned.fusion.full_weight, tuned.evidence.truncation_fraction) == (4.0, 5.0, 0.03)
+    # the flags left out keep the defaults
+    assert tuned.fusion.free_margin == default.fusion.free_margin and tuned.evidence.min_free_views == default.evidence.min_free_views
+    assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--limit", "1", "--full-weight", "0"]) == 2
+    assert "invalid fusion settings" in capsys.readouterr().err
