@@ -22,6 +22,12 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion-gain", type=float, help="logits from the level at the edge of the TSDF band (default: the fusion's, 6)")
     parser.add_argument("--full-weight", type=float, help="evidence weight (views) at which the views' TSDF alone decides (default: the fusion's, 3)")
     parser.add_argument("--truncation-fraction", type=float, help="TSDF band half-width, a fraction of the object's size (default: the evidence's, 0.025)")
+    parser.add_argument("--symmetry", choices=["on", "off"],
+                        help="reflect the observed points about the mirror plane the views support (default: the reconstruction's, on)")
+    parser.add_argument("--mirror-max-contradiction", type=float,
+                        help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.03)")
+    parser.add_argument("--mirror-min-support", type=float,
+                        help="fewest reflected points that must land on observed surface (default: the reconstruction's, 0.3)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -38,12 +44,13 @@ def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
     handles = {} if args.max_handles is None else {"max_handles": None if args.max_handles < 0 else args.max_handles}
     reconstructor = load_reconstructor(args.checkpoint, args.device, args.resolution0, args.upsampling_steps, args.threshold,
                                        args.refine_margin, point_only=point_only, input_resamplings=args.input_resamplings, **handles)
-    apply_fusion_args(reconstructor, args)
+    apply_evidence_args(reconstructor, args)
     return reconstructor
 
 
-def apply_fusion_args(reconstructor, args: argparse.Namespace) -> None:
-    """Override the evidence fusion settings the flags name (validated: a bad value raises ValueError)."""
+def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
+    """Override the evidence, fusion and symmetry settings the flags name (validated: a bad value
+    raises ValueError)."""
     fusion = {k: v for k, v in (("gain", args.fusion_gain), ("full_weight", args.full_weight)) if v is not None}
     if fusion:
         reconstructor.fusion = replace(reconstructor.fusion, **fusion)
@@ -51,6 +58,11 @@ def apply_fusion_args(reconstructor, args: argparse.Namespace) -> None:
     if args.truncation_fraction is not None and reconstructor.evidence is not None:
         reconstructor.evidence = replace(reconstructor.evidence, truncation_fraction=args.truncation_fraction)
         reconstructor.evidence.validate()
+    symmetry = {k: v for k, v in (("max_contradiction", args.mirror_max_contradiction), ("min_support", args.mirror_min_support),
+                                  ("enabled", None if args.symmetry is None else args.symmetry == "on")) if v is not None}
+    if symmetry:
+        reconstructor.symmetry = replace(reconstructor.symmetry, **symmetry)
+        reconstructor.symmetry.validate()
 
 
 def read_input(path: Path, up: str):

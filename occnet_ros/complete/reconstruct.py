@@ -21,6 +21,7 @@ import trimesh
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh, surface_level
 from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
+from occnet_ros.complete.symmetry import SymmetrySettings, find_mirror_plane, hidden_reflections
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
@@ -43,6 +44,7 @@ class Reconstruction:
     views_used: int = 0  # depth views whose evidence was fused
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
     network_points: int = 0  # of evaluated_points, those the network decoded (the rest: known free)
+    mirrored_points: int = 0  # reflections about the object's mirror plane added to the input (0: none found)
 
 
 class ReconstructionCancelled(RuntimeError):
@@ -66,6 +68,7 @@ class Reconstructor:
         evidence: EvidenceSettings | None = EvidenceSettings(),
         fusion: FusionSettings = FusionSettings(),
         input_resamplings: int = INPUT_RESAMPLINGS,
+        symmetry: SymmetrySettings = SymmetrySettings(),
     ) -> None:
         if input_resamplings < 1:
             raise ValueError(f"input_resamplings must be at least 1, got {input_resamplings}")
@@ -73,6 +76,7 @@ class Reconstructor:
         self.input_resamplings = input_resamplings
         self.evidence = evidence  # None: the prior alone, even when views are given
         self.fusion = fusion
+        self.symmetry = symmetry  # used only with views and evidence: the views test the plane
         self.bf16 = bf16
         self.extraction = extraction or ExtractionSettings(threshold=loaded.settings.threshold)
         self.fold = fold
@@ -96,15 +100,15 @@ class Reconstructor:
 
         return wrapped
 
-    def canonical_input(self, points_world: np.ndarray) -> tuple[CanonicalFrame, np.ndarray, int]:
-        """Validate and normalise a world cloud, and resample it as in training,
-        ``input_resamplings`` times: (K, N, 3) in the canonical box (the first resampling is
-        the one a single draw gives)."""
+    def canonical_input(self, points_world: np.ndarray, frame: CanonicalFrame | None = None) -> tuple[CanonicalFrame, np.ndarray, int]:
+        """Validate and normalise a world cloud (in ``frame``, default the cloud's own), and
+        resample it as in training, ``input_resamplings`` times: (K, N, 3) in the canonical box
+        (the first resampling is the one a single draw gives)."""
         points = finite_points(points_world)
         if len(points) < MIN_INPUT_POINTS:
             raise DegenerateCloudError(f"{len(points)} finite points; at least {MIN_INPUT_POINTS} are needed")
         settings = self.loaded.settings
-        frame = CanonicalFrame.from_points(points, settings.fill, settings.align_yaw)
+        frame = frame or CanonicalFrame.from_points(points, settings.fill, settings.align_yaw)
         rng = np.random.default_rng(self.seed)
         draws = [resample(points, settings.input_points, rng) for _ in range(self.input_resamplings)]
         return frame, frame.to_canonical(np.concatenate(draws)).astype(np.float32).reshape(len(draws), -1, 3), len(points)
@@ -120,10 +124,22 @@ class Reconstructor:
         draws = [line_of_sight_draw(frame, seen, count, rng) for _ in range(self.input_resamplings)]
         return torch.from_numpy(np.stack(draws)).to(self.device)
 
-    def _fused(self, fn, frame: CanonicalFrame, views: list[DepthView], timings: dict[str, float]):
-        """The model's logit function fused with the views' evidence (canonical queries)."""
+    def evidence_field(self, frame: CanonicalFrame, views: list[DepthView]) -> EvidenceField:
+        """The views' evidence, its TSDF band sized by the object's observed extent."""
         size = frame.scale * self.loaded.settings.fill  # the observed points' extent, metres
-        field_ = EvidenceField(views, self.evidence.truncation(size), self.evidence)
+        return EvidenceField(views, self.evidence.truncation(size), self.evidence)
+
+    def mirrored(self, points_world: np.ndarray, field_: EvidenceField) -> np.ndarray:
+        """Reflections of the observed points about the mirror plane the views support (complete/symmetry.py);
+        empty when symmetry is off or no plane passes."""
+        if not self.symmetry.enabled:
+            return np.empty((0, 3))
+        points = finite_points(points_world)
+        plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry)
+        return np.empty((0, 3)) if plane is None else hidden_reflections(points, plane, field_)
+
+    def _fused(self, fn, frame: CanonicalFrame, field_: EvidenceField, timings: dict[str, float]):
+        """The model's logit function fused with the views' evidence (canonical queries)."""
         level = surface_level(self.extraction.threshold)
         linear = (frame.matrix[:3, :3]).astype(np.float32)  # canonical -> world offsets from frame.center
 
@@ -153,13 +169,21 @@ class Reconstructor:
         start = time.perf_counter()
         frame, inputs, count = self.canonical_input(points_world)
         views, dropped = views_in_front(views or [], frame.center)
+        timings: dict[str, float] = {}
+        field_, mirrored = None, np.empty((0, 3))
+        if views and self.evidence is not None:
+            field_ = self.evidence_field(frame, views)
+            searched = time.perf_counter()
+            mirrored = self.mirrored(points_world, field_)
+            timings["symmetry_s"] = time.perf_counter() - searched
+            if len(mirrored):  # the network sees the object as reflected; the evidence stays the views'
+                inputs = self.canonical_input(np.concatenate([finite_points(points_world), mirrored]), frame)[1]
         free = self.line_of_sight_input(frame, views)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)
         decoded = [0]
         device_fn = self._wrap(fn, decoded)
-        timings: dict[str, float] = {}
-        if views and self.evidence is not None:
-            device_fn = self._fused(device_fn, frame, views, timings)
+        if field_ is not None:
+            device_fn = self._fused(device_fn, frame, field_, timings)
         encoded = time.perf_counter()
         result = extract_mesh(device_fn, self.extraction, use_mise=self.use_mise)
         mesh = result.mesh.copy()
@@ -174,6 +198,7 @@ class Reconstructor:
             timings={"encode_s": encoded - start, "extract_s": done - encoded, **timings},
             views_used=len(views) if self.evidence is not None else 0,
             views_dropped=dropped,
+            mirrored_points=len(mirrored),
         )
 
 

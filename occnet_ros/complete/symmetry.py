@@ -1,0 +1,111 @@
+"""Mirror symmetry as evidence for the hidden side (after Thrun & Wegbreit, ICCV 2005).
+
+Most indoor objects are mirror symmetric about a vertical plane (chairs, sofas, tables,
+monitors, cabinets; bowls, bottles and mugs about every plane through their axis). Reflecting
+the observed points about such a plane puts points on the side no view saw, as one more view
+would. A candidate plane is tested against the views themselves: its reflected points must not
+land in space a view saw through (known free), and enough of them must land on surface a view
+did see. Only a plane that passes both is used; its reflections that are not already on
+observed surface join the network's input, never the views' evidence (the TSDF still speaks
+only where a view looked).
+
+Vertical planes only: gravity is known (z up), and an object's up-down mirror is rare indoors.
+The search is a coarse grid of directions and offsets around the observed points' centre,
+then a finer one around the best; scored on a random subset of the points.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from occnet_ros.complete.evidence import EvidenceField
+
+
+@dataclass(frozen=True)
+class SymmetrySettings:
+    enabled: bool = False  # off until the validation study says otherwise
+    directions: int = 8  # plane normals tried over 180 degrees of yaw
+    offsets: int = 9  # plane positions tried per normal, across +- offset_range of the extent
+    offset_range: float = 0.25  # fraction of the points' horizontal extent
+    refinements: int = 4  # finer searches around the best, each over half the last window
+    sample_points: int = 400  # reflected points scored per candidate plane
+    max_contradiction: float = 0.008  # most reflected points a plane may put in known-free space
+    min_support: float = 0.5  # fewest reflected points that must land on observed surface
+
+    def validate(self) -> None:
+        if self.directions < 1 or self.offsets < 1 or self.refinements < 0 or self.sample_points < 1 or self.offset_range < 0:
+            raise ValueError(f"invalid symmetry settings {self}")
+        if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
+            raise ValueError(f"symmetry fractions must lie in [0, 1]: {self}")
+
+
+@dataclass(frozen=True)
+class MirrorPlane:
+    """The vertical plane normal . p = offset (world), with its score on the views."""
+
+    normal: np.ndarray  # unit, horizontal
+    offset: float
+    support: float  # fraction of reflected points on observed surface
+    contradiction: float  # fraction of reflected points in known-free space
+    residual: float = 1.0  # mean |TSDF| (in truncation bands) of the reflections on observed surface
+
+    def reflect(self, points: np.ndarray) -> np.ndarray:
+        distance = points @ self.normal - self.offset
+        return points - 2.0 * distance[:, None] * self.normal
+
+
+def _candidates(points: np.ndarray, field: EvidenceField, origin: np.ndarray, angles: np.ndarray,
+                shifts: np.ndarray) -> list[MirrorPlane]:
+    """Every plane at these yaw angles and shifts from ``origin``, scored on ``points`` in one
+    evidence query (the per-view lookups dominate; one call per plane would repeat them)."""
+    normals = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
+    planes = [(n, float(origin @ n + shift)) for n in normals for shift in shifts]
+    reflected = np.concatenate([MirrorPlane(n, d, 0.0, 0.0).reflect(points) for n, d in planes])
+    evidence = field.at((reflected - origin).astype(np.float32), origin)
+    observed = evidence.observed.reshape(len(planes), -1)
+    contradicted = (evidence.free & ~evidence.observed).reshape(len(planes), -1)
+    distance = np.abs(np.nan_to_num(evidence.tsdf, nan=1.0)).reshape(len(planes), -1)
+    return [MirrorPlane(n, d, float(o.mean()), float(c.mean()), float(r[o].mean()) if o.any() else 1.0)
+            for (n, d), o, c, r in zip(planes, observed, contradicted, distance, strict=True)]
+
+
+def _rank(plane: MirrorPlane) -> float:
+    """Support, with contradiction weighing ten times as much (a plane is used only if
+    admissible), and the reflections' distance to the seen surface to place it exactly."""
+    return plane.support - 10.0 * plane.contradiction - 0.2 * plane.residual
+
+
+def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.Generator,
+                      settings: SymmetrySettings = SymmetrySettings()) -> MirrorPlane | None:
+    """The vertical mirror plane of the observed world points (N, 3) that the views support
+    best, or None when it puts too many reflections in known-free space or too few on seen
+    surface."""
+    settings.validate()
+    if len(points) < 3:
+        return None
+    sample = points[rng.choice(len(points), min(settings.sample_points, len(points)), replace=False)]
+    origin = sample.mean(axis=0)
+    half = settings.offset_range * float(np.ptp(sample[:, :2], axis=0).max())
+    step_angle = np.pi / settings.directions
+    step_shift = 2 * half / max(settings.offsets - 1, 1)
+    coarse = _candidates(sample, field, origin, np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets))
+    best = max(coarse, key=_rank)
+    fine = np.linspace(-1.0, 1.0, 5)
+    for _ in range(settings.refinements):  # halve the window around the best each time
+        step_angle, step_shift = step_angle / 2, step_shift / 2
+        angle = float(np.arctan2(best.normal[1], best.normal[0]))
+        shift = best.offset - float(origin @ best.normal)
+        best = max([best, *_candidates(sample, field, origin, angle + fine * step_angle, shift + fine * step_shift)], key=_rank)
+    admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
+    return best if admissible else None
+
+
+def hidden_reflections(points: np.ndarray, plane: MirrorPlane, field: EvidenceField) -> np.ndarray:
+    """The reflections of ``points`` about ``plane`` that land where no view saw surface or
+    free space: the points the plane adds."""
+    reflected = plane.reflect(points)
+    origin = points.mean(axis=0)
+    evidence = field.at((reflected - origin).astype(np.float32), origin)
+    return reflected[~evidence.observed & ~evidence.free]
