@@ -23,7 +23,7 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--full-weight", type=float, help="evidence weight (views) at which the views' TSDF alone decides (default: the fusion's, 3)")
     parser.add_argument("--truncation-fraction", type=float, help="TSDF band half-width, a fraction of the object's size (default: the evidence's, 0.025)")
     parser.add_argument("--symmetry", choices=["on", "off"],
-                        help="reflect the observed points about the mirror plane the views support (default: the reconstruction's, on)")
+                        help="fuse the views mirrored about the vertical plane they support, if any (default: the reconstruction's, on)")
     parser.add_argument("--mirror-max-contradiction", type=float,
                         help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.03)")
     parser.add_argument("--mirror-min-support", type=float,

@@ -4,7 +4,8 @@ The cloud is put into the network's canonical box (gravity aligned, yaw from PCA
 and scaled as in training), encoded once (with line-of-sight points from the views when the
 model takes them), the decoder folded for that code; with views, the model's logits are fused
 with the views' evidence (complete/fusion.py: TSDF where observed, crossed space empty, the
-prior elsewhere); the surface is extracted with MISE and the mesh mapped back to the world.
+prior elsewhere), and where the views support a vertical mirror plane the mirrored views join
+them (complete/symmetry.py); the surface is extracted with MISE and the mesh mapped back to the world.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import trimesh
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh, surface_level
 from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
-from occnet_ros.complete.symmetry import SymmetrySettings, find_mirror_plane, hidden_reflections
+from occnet_ros.complete.symmetry import SymmetrySettings, find_mirror_plane, mirror_view
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
@@ -44,7 +45,7 @@ class Reconstruction:
     views_used: int = 0  # depth views whose evidence was fused
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
     network_points: int = 0  # of evaluated_points, those the network decoded (the rest: known free)
-    mirrored_points: int = 0  # reflections about the object's mirror plane added to the input (0: none found)
+    mirrored_points: int = 0  # reflected points added to the input with the mirrored views (0: no mirror plane)
 
 
 class ReconstructionCancelled(RuntimeError):
@@ -129,15 +130,6 @@ class Reconstructor:
         size = frame.scale * self.loaded.settings.fill  # the observed points' extent, metres
         return EvidenceField(views, self.evidence.truncation(size), self.evidence)
 
-    def mirrored(self, points_world: np.ndarray, field_: EvidenceField) -> np.ndarray:
-        """Reflections of the observed points about the mirror plane the views support (complete/symmetry.py);
-        empty when symmetry is off or no plane passes."""
-        if not self.symmetry.enabled:
-            return np.empty((0, 3))
-        points = finite_points(points_world)
-        plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry)
-        return np.empty((0, 3)) if plane is None else hidden_reflections(points, plane, field_)
-
     def _fused(self, fn, frame: CanonicalFrame, field_: EvidenceField, timings: dict[str, float]):
         """The model's logit function fused with the views' evidence (canonical queries)."""
         level = surface_level(self.extraction.threshold)
@@ -170,15 +162,19 @@ class Reconstructor:
         frame, inputs, count = self.canonical_input(points_world)
         views, dropped = views_in_front(views or [], frame.center)
         timings: dict[str, float] = {}
-        field_, mirrored = None, np.empty((0, 3))
+        field_, mirrored, seen_by = None, np.empty((0, 3)), views  # seen_by: the views and any mirrored ones
         if views and self.evidence is not None:
             field_ = self.evidence_field(frame, views)
-            searched = time.perf_counter()
-            mirrored = self.mirrored(points_world, field_)
-            timings["symmetry_s"] = time.perf_counter() - searched
-            if len(mirrored):  # the network sees the object as reflected; the evidence stays the views'
-                inputs = self.canonical_input(np.concatenate([finite_points(points_world), mirrored]), frame)[1]
-        free = self.line_of_sight_input(frame, views)
+            if self.symmetry.enabled:
+                searched = time.perf_counter()
+                plane = find_mirror_plane(finite_points(points_world), field_, np.random.default_rng(self.seed + 2), self.symmetry)
+                if plane is not None:  # as if seen from the mirrored cameras too
+                    seen_by = views + [mirror_view(v, plane) for v in views]
+                    mirrored = plane.reflect(finite_points(points_world))
+                    field_ = self.evidence_field(frame, seen_by)
+                    inputs = self.canonical_input(np.concatenate([finite_points(points_world), mirrored]), frame)[1]
+                timings["symmetry_s"] = time.perf_counter() - searched
+        free = self.line_of_sight_input(frame, seen_by)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)
         decoded = [0]
         device_fn = self._wrap(fn, decoded)

@@ -28,3 +28,12 @@ def test_pose_tolerance_reaches_the_evidence_settings():
 def test_a_pose_tolerance_out_of_range_is_refused_by_name():
     with pytest.raises(ConfigurationError, match="pose_tolerance_m"):
         start_reconstruction({"pose_tolerance_m": 0.5})
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_mirror_symmetry_reaches_the_reconstructor(enabled):
+    runner = start_reconstruction({"mirror_symmetry": enabled})
+    try:
+        assert runner.nodes["reconstruction"].pipeline.reconstructor.symmetry.enabled is enabled
+    finally:
+        runner.shutdown()

@@ -7,7 +7,8 @@ import pytest
 import trimesh
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
-from occnet_ros.complete.symmetry import SymmetrySettings, find_mirror_plane, hidden_reflections
+from occnet_ros.complete.symmetry import MirrorPlane, SymmetrySettings, find_mirror_plane, mirror_view
+from occnet_ros.geometry.views import DepthView
 from occnet_ros.learn.records import RecordSpec, render_views
 from occnet_ros.shapes.catalog import make_shape
 
@@ -30,16 +31,30 @@ def asymmetric_blocks() -> trimesh.Trimesh:
                                      for extents, centre in parts])
 
 
-def test_a_symmetric_chairs_plane_is_found_and_its_reflections_lie_on_the_hidden_surface():
+def test_a_symmetric_chairs_plane_is_found_and_its_reflections_lie_on_the_chair():
     chair = make_shape("chair", np.random.default_rng(1_000_000))  # mirror symmetric about x = 0
     points, field = seen(chair)
     plane = find_mirror_plane(points, field, np.random.default_rng(0))
     assert plane is not None
     assert abs(plane.normal[0]) > 0.999 and abs(plane.offset) < 0.005
-    added = hidden_reflections(points, plane, field)
-    assert 0 < len(added) < len(points)
-    distance = np.abs(trimesh.proximity.signed_distance(chair, added[:1000]))
+    distance = np.abs(trimesh.proximity.signed_distance(chair, plane.reflect(points[::10])))
     assert np.median(distance) < 0.01 * np.ptp(chair.vertices, axis=0).max()
+
+
+def test_a_mirrored_view_sees_the_reflected_points_from_a_right_handed_camera():
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(1.0, 2.0, (40, 60)).astype(np.float32)
+    mask = rng.random((40, 60)) > 0.3
+    k = np.array([[50.0, 0.0, 25.3], [0.0, 50.0, 19.1], [0.0, 0.0, 1.0]])
+    pose = np.eye(4)
+    pose[:3, :3] = trimesh.transformations.random_rotation_matrix(rng.random(3))[:3, :3]
+    pose[:3, 3] = [0.3, -1.0, 1.2]
+    view = DepthView(depth, mask, k, pose)
+    plane = MirrorPlane(np.array([0.6, 0.8, 0.0]), 0.2, 1.0, 0.0)
+    mirrored = mirror_view(view, plane)
+    assert np.isclose(np.linalg.det(mirrored.world_from_camera[:3, :3]), 1.0)
+    expected, got = np.sort(plane.reflect(view.points()), axis=0), np.sort(mirrored.points(), axis=0)
+    assert np.abs(expected - got).max() < 1e-9
 
 
 def test_no_plane_where_every_mirror_puts_points_in_space_the_views_saw_through():
