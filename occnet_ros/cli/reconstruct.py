@@ -19,7 +19,7 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
                              "(default: the extraction's, 50; -1: never)")
     parser.add_argument("--input-resamplings", type=int,
                         help="random input subsets whose encodings are averaged (default: the reconstruction's, 4; 1 = one draw)")
-    parser.add_argument("--fusion-gain", type=float, help="logits from the level at the edge of the TSDF band (default: the fusion's, 6)")
+    parser.add_argument("--fusion-gain", type=float, help="logits from the level at the edge of the TSDF band (default: the fusion's, 9)")
     parser.add_argument("--full-weight", type=float, help="evidence weight (views) at which the views' TSDF alone decides (default: the fusion's, 3)")
     parser.add_argument("--truncation-fraction", type=float, help="TSDF band half-width, a fraction of the object's size (default: the evidence's, 0.025)")
     parser.add_argument("--symmetry", choices=["on", "off"],

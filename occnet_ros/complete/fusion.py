@@ -23,7 +23,7 @@ from occnet_ros.complete.evidence import Evidence
 
 @dataclass(frozen=True)
 class FusionSettings:
-    gain: float = 6.0  # logits from the level at the edge of the TSDF band
+    gain: float = 9.0  # logits from the level at the edge of the TSDF band (validation: models/README.md, "Mirror symmetry")
     full_weight: float = 3.0  # evidence weight at which the TSDF alone decides (tools/fusion_sweep.py)
     free_margin: float = 6.0  # known-free space sits at least this many logits below the level
     skip_known_free: bool = True  # unobserved known-free space: level - free_margin, no network query

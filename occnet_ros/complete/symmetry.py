@@ -13,7 +13,9 @@ not help: the network gained only where the mirrored TSDF gives the hidden side 
 
 Vertical planes only: gravity is known (z up), and an object's up-down mirror is rare indoors.
 The search is a coarse grid of directions and offsets around the observed points' centre,
-then a finer one around the best; scored on a random subset of the points.
+then finer ones around the best, scored on a random subset of the points; a reflection counts
+as landing on the seen surface within a tolerance that shrinks with the search's step to 1% of
+the object (never under 5 mm, the ToF noise floor), which places the plane to a few millimetres.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 from occnet_ros.complete.evidence import EvidenceField
 from occnet_ros.geometry.views import DepthView
@@ -32,13 +35,16 @@ class SymmetrySettings:
     directions: int = 8  # plane normals tried over 180 degrees of yaw
     offsets: int = 9  # plane positions tried per normal, across +- offset_range of the extent
     offset_range: float = 0.25  # fraction of the points' horizontal extent
-    refinements: int = 4  # finer searches around the best, each over half the last window
+    refinements: int = 5  # finer searches around the best, each over half the last window
     sample_points: int = 400  # reflected points scored per candidate plane
-    max_contradiction: float = 0.008  # most reflected points a plane may put in known-free space
+    tolerance: float = 0.01  # a reflection this close to an observed point (fraction of the extent) lands on it
+    min_tolerance_m: float = 0.005  # but never closer than a few ToF noise sigmas (as the TSDF band)
+    max_contradiction: float = 0.015  # most reflected points a plane may put in known-free space
     min_support: float = 0.5  # fewest reflected points that must land on observed surface
 
     def validate(self) -> None:
-        if self.directions < 1 or self.offsets < 1 or self.refinements < 0 or self.sample_points < 1 or self.offset_range < 0:
+        counts = (self.directions, self.offsets, self.sample_points)
+        if min(counts) < 1 or self.refinements < 0 or self.offset_range < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0:
             raise ValueError(f"invalid symmetry settings {self}")
         if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
             raise ValueError(f"symmetry fractions must lie in [0, 1]: {self}")
@@ -52,26 +58,28 @@ class MirrorPlane:
     offset: float
     support: float  # fraction of reflected points on observed surface
     contradiction: float  # fraction of reflected points in known-free space
-    residual: float = 1.0  # mean |TSDF| (in truncation bands) of the reflections on observed surface
+    residual: float = 2.0  # mean distance of the reflections to the nearest observed point, in tolerances (at most 2)
 
     def reflect(self, points: np.ndarray) -> np.ndarray:
         distance = points @ self.normal - self.offset
         return points - 2.0 * distance[:, None] * self.normal
 
 
-def _candidates(points: np.ndarray, field: EvidenceField, origin: np.ndarray, angles: np.ndarray,
-                shifts: np.ndarray) -> list[MirrorPlane]:
-    """Every plane at these yaw angles and shifts from ``origin``, scored on ``points`` in one
-    evidence query (the per-view lookups dominate; one call per plane would repeat them)."""
+def _candidates(points: np.ndarray, field: EvidenceField, seen: cKDTree, tolerance: float, origin: np.ndarray,
+                angles: np.ndarray, shifts: np.ndarray) -> list[MirrorPlane]:
+    """Every plane at these yaw angles and shifts from ``origin``, scored on ``points``: a
+    reflection within ``tolerance`` of an observed point supports the plane, one in known-free
+    space farther than that contradicts it (ToF noise and thin parts put even an exact plane's
+    reflections just beside a leg). One evidence query for all planes: the per-view lookups dominate."""
     normals = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
     planes = [(n, float(origin @ n + shift)) for n in normals for shift in shifts]
     reflected = np.concatenate([MirrorPlane(n, d, 0.0, 0.0).reflect(points) for n, d in planes])
-    evidence = field.at((reflected - origin).astype(np.float32), origin)
-    observed = evidence.observed.reshape(len(planes), -1)
-    contradicted = (evidence.free & ~evidence.observed).reshape(len(planes), -1)
-    distance = np.abs(np.nan_to_num(evidence.tsdf, nan=1.0)).reshape(len(planes), -1)
-    return [MirrorPlane(n, d, float(o.mean()), float(c.mean()), float(r[o].mean()) if o.any() else 1.0)
-            for (n, d), o, c, r in zip(planes, observed, contradicted, distance, strict=True)]
+    free = field.at((reflected - origin).astype(np.float32), origin).free.reshape(len(planes), -1)
+    distance = np.minimum(seen.query(reflected, distance_upper_bound=2 * tolerance, workers=1)[0], 2 * tolerance)
+    distance = distance.reshape(len(planes), -1)
+    near = distance < tolerance
+    return [MirrorPlane(n, d, float(s.mean()), float((f & ~s).mean()), float(r.mean() / tolerance))
+            for (n, d), s, f, r in zip(planes, near, free, distance, strict=True)]
 
 
 def _rank(plane: MirrorPlane) -> float:
@@ -93,14 +101,22 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
     half = settings.offset_range * float(np.ptp(sample[:, :2], axis=0).max())
     step_angle = np.pi / settings.directions
     step_shift = 2 * half / max(settings.offsets - 1, 1)
-    coarse = _candidates(sample, field, origin, np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets))
-    best = max(coarse, key=_rank)
+    seen = cKDTree(points)
+    tolerance = max(settings.tolerance * float(np.ptp(points, axis=0).max()), settings.min_tolerance_m)
+
+    def scored(angles: np.ndarray, shifts: np.ndarray, step: float) -> list[MirrorPlane]:
+        # the tolerance follows the search's step, so a coarse plane near the right one still scores
+        return _candidates(sample, field, seen, max(tolerance, step), origin, angles, shifts)
+
+    best = max(scored(np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets), step_shift), key=_rank)
     fine = np.linspace(-1.0, 1.0, 5)
     for _ in range(settings.refinements):  # halve the window around the best each time
         step_angle, step_shift = step_angle / 2, step_shift / 2
         angle = float(np.arctan2(best.normal[1], best.normal[0]))
         shift = best.offset - float(origin @ best.normal)
-        best = max([best, *_candidates(sample, field, origin, angle + fine * step_angle, shift + fine * step_shift)], key=_rank)
+        best = max(scored(angle + fine * step_angle, shift + fine * step_shift, step_shift), key=_rank)
+    best = _candidates(sample, field, seen, tolerance, origin, np.array([np.arctan2(best.normal[1], best.normal[0])]),
+                       np.array([best.offset - float(origin @ best.normal)]))[0]  # scored at the final tolerance
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
 
