@@ -14,8 +14,10 @@ not help: the network gained only where the mirrored TSDF gives the hidden side 
 Vertical planes only: gravity is known (z up), and an object's up-down mirror is rare indoors.
 The search is a coarse grid of directions and offsets around the observed points' centre,
 then finer ones around the best, scored on a random subset of the points; a reflection counts
-as landing on the seen surface within a tolerance that shrinks with the search's step to 1% of
-the object (never under 5 mm, the ToF noise floor), which places the plane to a few millimetres.
+as landing on the seen surface within a tolerance that shrinks with the search's step (never
+under 5 mm, the ToF noise floor), which places the plane to a few millimetres. The plane is
+judged at 1% of the object, floor or not: where the sensor's noise is coarser than that (small
+objects), the symmetry cannot be checked at the precision the mesh needs and is not used.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ class SymmetrySettings:
     refinements: int = 5  # finer searches around the best, each over half the last window
     sample_points: int = 400  # reflected points scored per candidate plane
     tolerance: float = 0.01  # a reflection this close to an observed point (fraction of the extent) lands on it
-    min_tolerance_m: float = 0.005  # but never closer than a few ToF noise sigmas (as the TSDF band)
+    min_tolerance_m: float = 0.005  # while searching, never closer than a few ToF noise sigmas (as the TSDF band)
     max_contradiction: float = 0.015  # most reflected points a plane may put in known-free space
     min_support: float = 0.5  # fewest reflected points that must land on observed surface
 
@@ -102,11 +104,12 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
     step_angle = np.pi / settings.directions
     step_shift = 2 * half / max(settings.offsets - 1, 1)
     seen = cKDTree(points)
-    tolerance = max(settings.tolerance * float(np.ptp(points, axis=0).max()), settings.min_tolerance_m)
+    tolerance = settings.tolerance * float(np.ptp(points, axis=0).max())
+    floor = max(tolerance, settings.min_tolerance_m)
 
     def scored(angles: np.ndarray, shifts: np.ndarray, step: float) -> list[MirrorPlane]:
         # the tolerance follows the search's step, so a coarse plane near the right one still scores
-        return _candidates(sample, field, seen, max(tolerance, step), origin, angles, shifts)
+        return _candidates(sample, field, seen, max(floor, step), origin, angles, shifts)
 
     best = max(scored(np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets), step_shift), key=_rank)
     fine = np.linspace(-1.0, 1.0, 5)
