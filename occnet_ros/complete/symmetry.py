@@ -38,7 +38,7 @@ class SymmetrySettings:
     offsets: int = 9  # plane positions tried per normal, across +- offset_range of the extent
     offset_range: float = 0.25  # fraction of the points' horizontal extent
     refinements: int = 5  # finer searches around the best, each over half the last window
-    sample_points: int = 400  # reflected points scored per candidate plane
+    sample_points: int = 200  # reflected points scored per candidate plane
     tolerance: float = 0.01  # a reflection this close to an observed point (fraction of the extent) lands on it
     min_tolerance_m: float = 0.005  # while searching, never closer than a few ToF noise sigmas (as the TSDF band)
     max_contradiction: float = 0.015  # most reflected points a plane may put in known-free space
@@ -77,7 +77,7 @@ def _candidates(points: np.ndarray, field: EvidenceField, seen: cKDTree, toleran
     planes = [(n, float(origin @ n + shift)) for n in normals for shift in shifts]
     reflected = np.concatenate([MirrorPlane(n, d, 0.0, 0.0).reflect(points) for n, d in planes])
     free = field.at((reflected - origin).astype(np.float32), origin).free.reshape(len(planes), -1)
-    distance = np.minimum(seen.query(reflected, distance_upper_bound=2 * tolerance, workers=1)[0], 2 * tolerance)
+    distance = np.minimum(seen.query(reflected, distance_upper_bound=2 * tolerance, workers=-1)[0], 2 * tolerance)
     distance = distance.reshape(len(planes), -1)
     near = distance < tolerance
     return [MirrorPlane(n, d, float(s.mean()), float((f & ~s).mean()), float(r.mean() / tolerance))
@@ -112,7 +112,7 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
         return _candidates(sample, field, seen, max(floor, step), origin, angles, shifts)
 
     best = max(scored(np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets), step_shift), key=_rank)
-    fine = np.linspace(-1.0, 1.0, 5)
+    fine = np.array([-1.0, 0.0, 1.0])
     for _ in range(settings.refinements):  # halve the window around the best each time
         step_angle, step_shift = step_angle / 2, step_shift / 2
         angle = float(np.arctan2(best.normal[1], best.normal[0]))
