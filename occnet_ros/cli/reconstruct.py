@@ -25,9 +25,9 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symmetry", choices=["on", "off"],
                         help="fuse the views mirrored about the vertical plane they support, if any (default: the reconstruction's, on)")
     parser.add_argument("--mirror-max-contradiction", type=float,
-                        help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.03)")
+                        help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.015)")
     parser.add_argument("--mirror-min-support", type=float,
-                        help="fewest reflected points that must land on observed surface (default: the reconstruction's, 0.3)")
+                        help="fewest reflected points that must land on observed surface (default: the reconstruction's, 0.5)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 

@@ -167,12 +167,13 @@ class Reconstructor:
             field_ = self.evidence_field(frame, views)
             if self.symmetry.enabled:
                 searched = time.perf_counter()
-                plane = find_mirror_plane(finite_points(points_world), field_, np.random.default_rng(self.seed + 2), self.symmetry)
+                points = finite_points(points_world)
+                plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry)
                 if plane is not None:  # as if seen from the mirrored cameras too
                     seen_by = views + [mirror_view(v, plane) for v in views]
-                    mirrored = plane.reflect(finite_points(points_world))
+                    mirrored = plane.reflect(points)
                     field_ = self.evidence_field(frame, seen_by)
-                    inputs = self.canonical_input(np.concatenate([finite_points(points_world), mirrored]), frame)[1]
+                    inputs = self.canonical_input(np.concatenate([points, mirrored]), frame)[1]
                 timings["symmetry_s"] = time.perf_counter() - searched
         free = self.line_of_sight_input(frame, seen_by)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)

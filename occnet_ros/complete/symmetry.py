@@ -63,8 +63,16 @@ class MirrorPlane:
     residual: float = 2.0  # mean distance of the reflections to the nearest observed point, in tolerances (at most 2)
 
     def reflect(self, points: np.ndarray) -> np.ndarray:
-        distance = points @ self.normal - self.offset
-        return points - 2.0 * distance[:, None] * self.normal
+        return reflect(points, self.normal, self.offset)
+
+    def yaw_and_shift(self, origin: np.ndarray) -> tuple[float, float]:
+        """The normal's yaw and the plane's signed distance from ``origin``: the search's coordinates."""
+        return float(np.arctan2(self.normal[1], self.normal[0])), self.offset - float(origin @ self.normal)
+
+
+def reflect(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
+    """``points`` (N, 3) mirrored about the plane normal . p = offset."""
+    return points - 2.0 * (points @ normal - offset)[:, None] * normal
 
 
 def _candidates(points: np.ndarray, field: EvidenceField, seen: cKDTree, tolerance: float, origin: np.ndarray,
@@ -75,7 +83,7 @@ def _candidates(points: np.ndarray, field: EvidenceField, seen: cKDTree, toleran
     reflections just beside a leg). One evidence query for all planes: the per-view lookups dominate."""
     normals = np.stack([np.cos(angles), np.sin(angles), np.zeros_like(angles)], axis=1)
     planes = [(n, float(origin @ n + shift)) for n in normals for shift in shifts]
-    reflected = np.concatenate([MirrorPlane(n, d, 0.0, 0.0).reflect(points) for n, d in planes])
+    reflected = np.concatenate([reflect(points, n, d) for n, d in planes])
     free = field.at((reflected - origin).astype(np.float32), origin).free.reshape(len(planes), -1)
     distance = np.minimum(seen.query(reflected, distance_upper_bound=2 * tolerance, workers=-1)[0], 2 * tolerance)
     distance = distance.reshape(len(planes), -1)
@@ -115,11 +123,10 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
     fine = np.array([-1.0, 0.0, 1.0])
     for _ in range(settings.refinements):  # halve the window around the best each time
         step_angle, step_shift = step_angle / 2, step_shift / 2
-        angle = float(np.arctan2(best.normal[1], best.normal[0]))
-        shift = best.offset - float(origin @ best.normal)
+        angle, shift = best.yaw_and_shift(origin)
         best = max(scored(angle + fine * step_angle, shift + fine * step_shift, step_shift), key=_rank)
-    best = _candidates(sample, field, seen, tolerance, origin, np.array([np.arctan2(best.normal[1], best.normal[0])]),
-                       np.array([best.offset - float(origin @ best.normal)]))[0]  # scored at the final tolerance
+    angle, shift = best.yaw_and_shift(origin)
+    best = _candidates(sample, field, seen, tolerance, origin, np.array([angle]), np.array([shift]))[0]  # at the final tolerance
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
 

@@ -127,9 +127,9 @@ RECONSTRUCTION = (
     Param("pose_tolerance_m", 0.0, "Silhouette carving spares this neighbourhood of observed points, for views whose poses are off "
           "by millimetres (a thin wall survives a misplaced mask); 0 = off. Measured on sensor-true views: docs/sensor_model.md.",
           0.0, 0.1),
-    Param("mirror_symmetry", True, "Where the views support a vertical mirror plane (no reflected point in space a view saw "
-          "through), fuse the mirrored views too: the hidden side as the seen side's mirror image (models/README.md, "
-          "'Mirror symmetry'); false = the views alone."),
+    Param("mirror_symmetry", True, "Where the views support a vertical mirror plane (at most 1.5% of reflected points in space a "
+          "view saw through, at least half on seen surface, judged at 1% of the object), fuse the mirrored views too: "
+          "the hidden side as the seen side's mirror image (models/README.md, 'Mirror symmetry'); false = the views alone."),
     Param("min_component_fraction", 0.05, "Drop mesh components smaller than this fraction of the largest.", 0.0, 1.0),
     Param("queue_size", 8, "Objects waiting for reconstruction; the oldest request is dropped (counted) when full.", 1, 1000),
     Param("save_directory", "~/.ros/occnet_meshes", "Default directory of the save_meshes service."),
