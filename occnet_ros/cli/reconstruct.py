@@ -28,6 +28,20 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
                         help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.015)")
     parser.add_argument("--mirror-min-support", type=float,
                         help="fewest reflected points that must land on observed surface (default: the reconstruction's, 0.5)")
+    parser.add_argument("--revolution", choices=["on", "off"],
+                        help="fuse the views turned about the vertical axis of revolution they support, if any "
+                             "(default: the reconstruction's, off)")
+    parser.add_argument("--revolution-max-contradiction", type=float,
+                        help="most rotated points an axis may put in known-free space (default: the reconstruction's, 0.015)")
+    parser.add_argument("--revolution-min-support", type=float,
+                        help="fewest rotated points that must land on observed surface (default: the reconstruction's, 0.5)")
+    parser.add_argument("--revolution-copies", type=int,
+                        help="places around the axis the views are copied to, theirs included (default: the reconstruction's, 6)")
+    parser.add_argument("--revolution-input", choices=["on", "off"],
+                        help="the turned points join the network's input too (default: the reconstruction's, on)")
+    parser.add_argument("--copies-tsdf", choices=["fill", "average"],
+                        help="symmetric copies' TSDF only where no view observed (fill) or averaged with the views' "
+                             "(default: the evidence's, average)")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--threads", type=int, help="torch CPU threads")
 
@@ -55,14 +69,23 @@ def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
     if fusion:
         reconstructor.fusion = replace(reconstructor.fusion, **fusion)
         reconstructor.fusion.validate()
-    if args.truncation_fraction is not None and reconstructor.evidence is not None:
-        reconstructor.evidence = replace(reconstructor.evidence, truncation_fraction=args.truncation_fraction)
+    evidence = {k: v for k, v in (("truncation_fraction", args.truncation_fraction),
+                                  ("copies_fill_only", None if args.copies_tsdf is None else args.copies_tsdf == "fill"),) if v is not None}
+    if evidence and reconstructor.evidence is not None:
+        reconstructor.evidence = replace(reconstructor.evidence, **evidence)
         reconstructor.evidence.validate()
     symmetry = {k: v for k, v in (("max_contradiction", args.mirror_max_contradiction), ("min_support", args.mirror_min_support),
                                   ("enabled", None if args.symmetry is None else args.symmetry == "on")) if v is not None}
     if symmetry:
         reconstructor.symmetry = replace(reconstructor.symmetry, **symmetry)
         reconstructor.symmetry.validate()
+    revolution = {k: v for k, v in (("max_contradiction", args.revolution_max_contradiction),
+                                    ("min_support", args.revolution_min_support), ("copies", args.revolution_copies),
+                                    ("turned_input", None if args.revolution_input is None else args.revolution_input == "on"),
+                                    ("enabled", None if args.revolution is None else args.revolution == "on")) if v is not None}
+    if revolution:
+        reconstructor.revolution = replace(reconstructor.revolution, **revolution)
+        reconstructor.revolution.validate()
 
 
 def read_input(path: Path, up: str):

@@ -44,6 +44,7 @@ class EvidenceSettings:
     mask_margin_px: int = 2  # silhouette carving ignores pixels this close to the mask
     min_free_views: int = 2  # ray-crossed space is free only where this many views agree
     pose_tolerance_m: float = 0.0  # silhouettes spare this neighbourhood of observed points; 0: off
+    copies_fill_only: bool = False  # symmetric copies' TSDF and free space only where no real view observed (else as views)
 
     def truncation(self, object_size_m: float) -> float:
         return max(self.truncation_fraction * object_size_m, self.min_truncation_m)
@@ -103,14 +104,18 @@ class _PreparedView:
 class EvidenceField:
     """The views' evidence, evaluated at any set of world points (prepared once per object)."""
 
-    def __init__(self, views: list[DepthView], truncation_m: float, settings: EvidenceSettings = EvidenceSettings()) -> None:
+    def __init__(self, views: list[DepthView], truncation_m: float, settings: EvidenceSettings = EvidenceSettings(),
+                 copies: list[DepthView] = ()) -> None:
+        """``copies``: views a symmetry made of ``views`` (mirrored, turned); they add free space and
+        weight like the views, and with ``copies_fill_only`` their TSDF counts only where no real view has one."""
         settings.validate()
         if truncation_m <= 0:
             raise ValueError(f"truncation must be positive, got {truncation_m}")
-        self.views = [_PreparedView(view, settings.mask_margin_px) for view in views]
+        self.views = [_PreparedView(view, settings.mask_margin_px) for view in [*views, *copies]]
+        self.real_views = len(views)
         self.truncation_m = float(truncation_m)
         self.settings = settings
-        self.observed = observed_points_tree(views, settings.pose_tolerance_m)
+        self.observed = observed_points_tree([*views, *copies], settings.pose_tolerance_m)
 
     def at(self, points: np.ndarray, origin: np.ndarray | None = None) -> Evidence:
         """Evidence at world points (N, 3); pass float32 offsets and a float64 ``origin`` for
@@ -118,11 +123,13 @@ class EvidenceField:
         origin = np.zeros(3) if origin is None else np.asarray(origin, dtype=np.float64)
         points = np.asarray(points, dtype=np.float32)
         n, trunc = len(points), np.float32(self.truncation_m)
-        tsdf_sum = np.zeros(n, dtype=np.float32)
-        weight = np.zeros(n, dtype=np.float32)
-        crossed = np.zeros(n, dtype=np.int32)
-        silhouette = np.zeros(n, dtype=bool)
-        for view in self.views:
+        separate = self.settings.copies_fill_only and len(self.views) > self.real_views
+        rows = 2 if separate else 1  # [real views, copies] kept apart, or all together
+        tsdf_sum, weight = np.zeros((rows, n), dtype=np.float32), np.zeros((rows, n), dtype=np.float32)
+        crossed = np.zeros((rows, n), dtype=np.int32)
+        silhouette = np.zeros((rows, n), dtype=bool)
+        for number, view in enumerate(self.views):
+            row = int(separate and number >= self.real_views)
             index, z, pixel = view.lookup(points, origin)
             depth, label = view.depth[pixel], view.label[pixel]
             sdf = depth - z
@@ -131,13 +138,19 @@ class EvidenceField:
             hit, sdf_band = index[band], sdf[band]
             # the weight tapers behind the surface so the band's back edge makes no step
             w = np.clip((sdf_band + trunc) / (0.5 * trunc), 0.0, 1.0)
-            tsdf_sum[hit] += w * np.clip(sdf_band / trunc, -1.0, 1.0)
-            weight[hit] += w
-            crossed[index[surface & (sdf > trunc)]] += 1
-            silhouette[index[(label == 2) & ((depth == 0) | (sdf > trunc))]] = True
+            tsdf_sum[row, hit] += w * np.clip(sdf_band / trunc, -1.0, 1.0)
+            weight[row, hit] += w
+            crossed[row, index[surface & (sdf > trunc)]] += 1
+            silhouette[row, index[(label == 2) & ((depth == 0) | (sdf > trunc))]] = True
         with np.errstate(invalid="ignore", divide="ignore"):
             tsdf = np.where(weight > 0, tsdf_sum / weight, np.nan)
         crossed_free = crossed >= self.settings.min_free_views
+        if separate:  # the copies fill in where no real view observed: a symmetry a few millimetres off moves no seen surface
+            real = weight[0] > 0
+            crossed_free = crossed_free[0] | ((crossed.sum(axis=0) >= self.settings.min_free_views) & ~real)
+            tsdf, weight, silhouette = np.where(real, tsdf[0], tsdf[1]), weight.sum(axis=0), silhouette[0] | (silhouette[1] & ~real)
+        else:
+            tsdf, weight, silhouette, crossed_free = tsdf[0], weight[0], silhouette[0], crossed_free[0]
         if self.observed is not None:
             self._spare_observed(silhouette & ~crossed_free, silhouette, points, origin)
         free = silhouette | crossed_free

@@ -18,11 +18,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from scipy.spatial import cKDTree
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh, surface_level
 from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
-from occnet_ros.complete.symmetry import SymmetrySettings, find_mirror_plane, mirror_view
+from occnet_ros.complete.symmetry import (
+    RevolutionSettings,
+    SymmetrySettings,
+    find_mirror_plane,
+    find_revolution_axis,
+    mirror_view,
+    revolved_views,
+)
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
@@ -45,7 +53,8 @@ class Reconstruction:
     views_used: int = 0  # depth views whose evidence was fused
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
     network_points: int = 0  # of evaluated_points, those the network decoded (the rest: known free)
-    mirrored_points: int = 0  # reflected points added to the input with the mirrored views (0: no mirror plane)
+    mirrored_points: int = 0  # reflected or rotated points added to the input with the symmetric views (0: none)
+    symmetry: str = ""  # the symmetry the views supported: "revolution", "mirror" or "" (none used)
 
 
 class ReconstructionCancelled(RuntimeError):
@@ -70,6 +79,7 @@ class Reconstructor:
         fusion: FusionSettings = FusionSettings(),
         input_resamplings: int = INPUT_RESAMPLINGS,
         symmetry: SymmetrySettings = SymmetrySettings(),
+        revolution: RevolutionSettings = RevolutionSettings(),
     ) -> None:
         if input_resamplings < 1:
             raise ValueError(f"input_resamplings must be at least 1, got {input_resamplings}")
@@ -78,6 +88,7 @@ class Reconstructor:
         self.evidence = evidence  # None: the prior alone, even when views are given
         self.fusion = fusion
         self.symmetry = symmetry  # used only with views and evidence: the views test the plane
+        self.revolution = revolution  # likewise (off by default); tried before the mirror (it implies one)
         self.bf16 = bf16
         self.extraction = extraction or ExtractionSettings(threshold=loaded.settings.threshold)
         self.fold = fold
@@ -125,10 +136,10 @@ class Reconstructor:
         draws = [line_of_sight_draw(frame, seen, count, rng) for _ in range(self.input_resamplings)]
         return torch.from_numpy(np.stack(draws)).to(self.device)
 
-    def evidence_field(self, frame: CanonicalFrame, views: list[DepthView]) -> EvidenceField:
-        """The views' evidence, its TSDF band sized by the object's observed extent."""
+    def evidence_field(self, frame: CanonicalFrame, views: list[DepthView], copies: list[DepthView] = ()) -> EvidenceField:
+        """The views' evidence (and their symmetric copies'), its TSDF band sized by the object's observed extent."""
         size = frame.scale * self.loaded.settings.fill  # the observed points' extent, metres
-        return EvidenceField(views, self.evidence.truncation(size), self.evidence)
+        return EvidenceField(views, self.evidence.truncation(size), self.evidence, copies)
 
     def _fused(self, fn, frame: CanonicalFrame, field_: EvidenceField, timings: dict[str, float]):
         """The model's logit function fused with the views' evidence (canonical queries)."""
@@ -154,6 +165,23 @@ class Reconstructor:
 
         return fused
 
+    def symmetric_copies(self, points: np.ndarray, views: list[DepthView],
+                         field_: EvidenceField) -> tuple[str, list[DepthView], np.ndarray]:
+        """The symmetry the views support ("revolution", "mirror" or ""), the views it adds and
+        the observed points' images under it (world)."""
+        seen = cKDTree(points)  # both searches score their candidates against it
+        if self.revolution.enabled:
+            axis = find_revolution_axis(points, field_, np.random.default_rng(self.seed + 3), self.revolution, seen)
+            if axis is not None:
+                copies = self.revolution.copies
+                images = [axis.rotate(points, angle) for angle in np.arange(1, copies) * (2 * np.pi / copies)]
+                return "revolution", revolved_views(views, axis, copies), np.concatenate(images) if self.revolution.turned_input else np.empty((0, 3))
+        if self.symmetry.enabled:
+            plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen)
+            if plane is not None:
+                return "mirror", [mirror_view(v, plane) for v in views], plane.reflect(points)
+        return "", [], np.empty((0, 3))
+
     @torch.no_grad()
     def reconstruct(self, points_world: np.ndarray, views: list[DepthView] | None = None) -> Reconstruction:
         """The mesh of the object a cloud (N, 3) in metres shows, in the same frame; with the
@@ -162,18 +190,18 @@ class Reconstructor:
         frame, inputs, count = self.canonical_input(points_world)
         views, dropped = views_in_front(views or [], frame.center)
         timings: dict[str, float] = {}
-        field_, mirrored, seen_by = None, np.empty((0, 3)), views  # seen_by: the views and any mirrored ones
+        field_, mirrored, seen_by, kind = None, np.empty((0, 3)), views, ""  # seen_by: the views and any symmetric ones
         if views and self.evidence is not None:
             field_ = self.evidence_field(frame, views)
-            if self.symmetry.enabled:
+            if self.symmetry.enabled or self.revolution.enabled:
                 searched = time.perf_counter()
                 points = finite_points(points_world)
-                plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry)
-                if plane is not None:  # as if seen from the mirrored cameras too
-                    seen_by = views + [mirror_view(v, plane) for v in views]
-                    mirrored = plane.reflect(points)
-                    field_ = self.evidence_field(frame, seen_by)
-                    inputs = self.canonical_input(np.concatenate([points, mirrored]), frame)[1]
+                kind, copies, mirrored = self.symmetric_copies(points, views, field_)
+                if kind:  # as if seen from the symmetric cameras too
+                    seen_by = views + copies
+                    field_ = self.evidence_field(frame, views, copies)
+                    if len(mirrored):
+                        inputs = self.canonical_input(np.concatenate([points, mirrored]), frame)[1]
                 timings["symmetry_s"] = time.perf_counter() - searched
         free = self.line_of_sight_input(frame, seen_by)
         fn = self.loaded.model.occupancy_function(torch.from_numpy(inputs).to(self.device), fold=self.fold, free=free)
@@ -196,6 +224,7 @@ class Reconstructor:
             views_used=len(views) if self.evidence is not None else 0,
             views_dropped=dropped,
             mirrored_points=len(mirrored),
+            symmetry=kind,
         )
 
 

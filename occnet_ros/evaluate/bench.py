@@ -183,6 +183,7 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                     # side by side: known-free space skipped (the default) and the network at every query
                     fusion = replace(reconstructor.fusion, skip_known_free=skip)
                     variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=fusion, symmetry=reconstructor.symmetry,
+                                            revolution=reconstructor.revolution,
                                             input_resamplings=draws)
                     times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh), runs)
                     label = "" if skip else "_model_everywhere"

@@ -115,6 +115,7 @@ class ReconstructionNode(Node):
         if reconstructor.evidence is not None:
             reconstructor.evidence = replace(reconstructor.evidence, pose_tolerance_m=p["pose_tolerance_m"])
         reconstructor.symmetry = replace(reconstructor.symmetry, enabled=p["mirror_symmetry"])
+        reconstructor.revolution = replace(reconstructor.revolution, enabled=p["revolution_symmetry"])
         extraction = reconstructor.extraction
         post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
         self.get_logger().info(

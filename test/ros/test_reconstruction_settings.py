@@ -31,9 +31,10 @@ def test_a_pose_tolerance_out_of_range_is_refused_by_name():
 
 
 @pytest.mark.parametrize("enabled", [True, False])
-def test_mirror_symmetry_reaches_the_reconstructor(enabled):
-    runner = start_reconstruction({"mirror_symmetry": enabled})
+def test_mirror_and_revolution_symmetry_reach_the_reconstructor(enabled):
+    runner = start_reconstruction({"mirror_symmetry": enabled, "revolution_symmetry": not enabled})
     try:
-        assert runner.nodes["reconstruction"].pipeline.reconstructor.symmetry.enabled is enabled
+        reconstructor = runner.nodes["reconstruction"].pipeline.reconstructor
+        assert reconstructor.symmetry.enabled is enabled and reconstructor.revolution.enabled is not enabled
     finally:
         runner.shutdown()

@@ -170,3 +170,20 @@ def test_fusion_flags_set_the_reconstructors_fusion_and_bad_values_fail_clearly(
     assert tuned.fusion.free_margin == default.fusion.free_margin and tuned.evidence.min_free_views == default.evidence.min_free_views
     assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--limit", "1", "--full-weight", "0"]) == 2
     assert "invalid fusion settings" in capsys.readouterr().err
+
+
+def test_symmetry_flags_set_the_reconstructors_symmetries_and_bad_values_fail_clearly(tiny_checkpoint, capsys):
+    from occnet_ros.cli.main import build_parser
+    from occnet_ros.cli.reconstruct import reconstructor_from_args
+
+    base = ["eval", "--checkpoint", str(tiny_checkpoint)]
+    default = reconstructor_from_args(build_parser().parse_args(base))
+    assert not default.revolution.enabled and default.symmetry.enabled and not default.evidence.copies_fill_only
+    tuned = reconstructor_from_args(build_parser().parse_args(
+        base + ["--revolution", "on", "--revolution-copies", "8", "--revolution-input", "off", "--copies-tsdf", "fill",
+                "--symmetry", "off"]))
+    assert tuned.revolution.enabled and tuned.revolution.copies == 8 and not tuned.revolution.turned_input
+    assert tuned.evidence.copies_fill_only and not tuned.symmetry.enabled
+    assert tuned.revolution.max_contradiction == default.revolution.max_contradiction  # left out: the default
+    assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--limit", "1", "--revolution-copies", "1"]) == 2
+    assert "invalid revolution settings" in capsys.readouterr().err

@@ -192,3 +192,22 @@ def test_line_of_sight_samples_lie_between_the_surface_and_the_camera_inside_the
     assert (along[:, 2] > 0).all()  # towards the camera above
     empty = line_of_sight_samples(np.zeros((0, 3)), np.zeros((0, 3)), 10, rng, (0.03, 0.5), BOX_HALF)
     assert empty.shape == (0, 3)
+
+
+@pytest.mark.parametrize("fill_only", [True, False])
+def test_a_symmetric_copy_fills_in_only_where_no_view_observed_when_asked(fill_only):
+    """A copy a centimetre off (a symmetry found a little wrong) averages into the views' TSDF and
+    moves the wall, unless ``copies_fill_only``: then the wall the view saw stays where it was and
+    the copy's TSDF counts only where no real view has evidence."""
+    trunc = 0.03
+    settings = EvidenceSettings(min_free_views=1, copies_fill_only=fill_only)
+    field = EvidenceField([plane_view(1.0)], trunc, settings, copies=[plane_view(1.01)])
+    seen = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 0.985]])  # on the seen wall, and just in front of it
+    behind = np.array([[0.0, 0.0, 1.035]])  # past the seen wall's band, inside the copy's
+    at_seen, at_behind = field.at(seen), field.at(behind)
+    assert at_seen.weight[0] == pytest.approx(2.0)  # the copy adds its weight either way
+    if fill_only:
+        np.testing.assert_allclose(at_seen.tsdf, [0.0, 0.5], atol=1e-4)  # the view's own TSDF
+    else:
+        np.testing.assert_allclose(at_seen.tsdf, [(0.0 + 1 / 3) / 2, (0.5 + 5 / 6) / 2], atol=1e-4)  # the mean of view and copy
+    assert at_behind.weight[0] > 0 and np.isfinite(at_behind.tsdf[0])  # only the copy saw there: it fills in
