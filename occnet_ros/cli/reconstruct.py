@@ -22,19 +22,18 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fusion-gain", type=float, help="logits from the level at the edge of the TSDF band (default: the fusion's, 9)")
     parser.add_argument("--full-weight", type=float, help="evidence weight (views) at which the views' TSDF alone decides (default: the fusion's, 3)")
     parser.add_argument("--truncation-fraction", type=float, help="TSDF band half-width, a fraction of the object's size (default: the evidence's, 0.025)")
+    parser.add_argument("--min-truncation", type=float,
+                        help="the TSDF band's half-width is never under this, metres (default: the evidence's, 0.006)")
     parser.add_argument("--symmetry", choices=["on", "off"],
                         help="fuse the views mirrored about the vertical plane they support, if any (default: the reconstruction's, on)")
-    parser.add_argument("--mirror-max-contradiction", type=float,
-                        help="most reflected points a mirror plane may put in known-free space (default: the reconstruction's, 0.015)")
-    parser.add_argument("--mirror-min-support", type=float,
-                        help="fewest reflected points that must land on observed surface (default: the reconstruction's, 0.5)")
     parser.add_argument("--revolution", choices=["on", "off"],
                         help="fuse the views turned about the vertical axis of revolution they support, if any "
                              "(default: the reconstruction's, off)")
-    parser.add_argument("--revolution-max-contradiction", type=float,
-                        help="most rotated points an axis may put in known-free space (default: the reconstruction's, 0.015)")
-    parser.add_argument("--revolution-min-support", type=float,
-                        help="fewest rotated points that must land on observed surface (default: the reconstruction's, 0.5)")
+    for name, moved, candidate in (("mirror", "reflected", "a mirror plane"), ("revolution", "rotated", "an axis")):
+        parser.add_argument(f"--{name}-max-contradiction", type=float,
+                            help=f"most {moved} points {candidate} may put in known-free space (default: the reconstruction's, 0.015)")
+        parser.add_argument(f"--{name}-min-support", type=float,
+                            help=f"fewest {moved} points that must land on observed surface (default: the reconstruction's, 0.5)")
     parser.add_argument("--revolution-copies", type=int,
                         help="places around the axis the views are copied to, theirs included (default: the reconstruction's, 6)")
     parser.add_argument("--revolution-input", choices=["on", "off"],
@@ -65,27 +64,30 @@ def reconstructor_from_args(args: argparse.Namespace, point_only: bool = False):
 def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
     """Override the evidence, fusion and symmetry settings the flags name (validated: a bad value
     raises ValueError)."""
-    fusion = {k: v for k, v in (("gain", args.fusion_gain), ("full_weight", args.full_weight)) if v is not None}
-    if fusion:
-        reconstructor.fusion = replace(reconstructor.fusion, **fusion)
-        reconstructor.fusion.validate()
-    evidence = {k: v for k, v in (("truncation_fraction", args.truncation_fraction),
-                                  ("copies_fill_only", None if args.copies_tsdf is None else args.copies_tsdf == "fill"),) if v is not None}
-    if evidence and reconstructor.evidence is not None:
-        reconstructor.evidence = replace(reconstructor.evidence, **evidence)
-        reconstructor.evidence.validate()
-    symmetry = {k: v for k, v in (("max_contradiction", args.mirror_max_contradiction), ("min_support", args.mirror_min_support),
-                                  ("enabled", None if args.symmetry is None else args.symmetry == "on")) if v is not None}
-    if symmetry:
-        reconstructor.symmetry = replace(reconstructor.symmetry, **symmetry)
-        reconstructor.symmetry.validate()
-    revolution = {k: v for k, v in (("max_contradiction", args.revolution_max_contradiction),
-                                    ("min_support", args.revolution_min_support), ("copies", args.revolution_copies),
-                                    ("turned_input", None if args.revolution_input is None else args.revolution_input == "on"),
-                                    ("enabled", None if args.revolution is None else args.revolution == "on")) if v is not None}
-    if revolution:
-        reconstructor.revolution = replace(reconstructor.revolution, **revolution)
-        reconstructor.revolution.validate()
+    reconstructor.fusion = _override(reconstructor.fusion, gain=args.fusion_gain, full_weight=args.full_weight)
+    if reconstructor.evidence is not None:
+        reconstructor.evidence = _override(reconstructor.evidence, truncation_fraction=args.truncation_fraction,
+                                           min_truncation_m=args.min_truncation, copies_fill_only=_switch(args.copies_tsdf, "fill"))
+    reconstructor.symmetry = _override(reconstructor.symmetry, max_contradiction=args.mirror_max_contradiction,
+                                       min_support=args.mirror_min_support, enabled=_switch(args.symmetry))
+    reconstructor.revolution = _override(reconstructor.revolution, max_contradiction=args.revolution_max_contradiction,
+                                         min_support=args.revolution_min_support, copies=args.revolution_copies,
+                                         turned_input=_switch(args.revolution_input), enabled=_switch(args.revolution))
+
+
+def _switch(value: str | None, on: str = "on") -> bool | None:
+    """A two-way flag's value as a bool (None: not given)."""
+    return None if value is None else value == on
+
+
+def _override(settings, **values):
+    """``settings`` (a frozen dataclass with ``validate``) with the values given (not None) replaced, validated."""
+    given = {name: value for name, value in values.items() if value is not None}
+    if not given:
+        return settings
+    updated = replace(settings, **given)
+    updated.validate()
+    return updated
 
 
 def read_input(path: Path, up: str):
