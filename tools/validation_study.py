@@ -6,7 +6,9 @@ reconstruction's; further `occnet eval` arguments, e.g. --max-handles -1); the f
 reference. This runs `occnet eval` on each validation split for each variant and writes, per split
 and number of views, the mean F@1% (whole surface and unobserved part) and the mean per-object
 difference to the reference with its standard error; ``--sensor PRESET`` renders every view with a
-sensor preset of geometry/sensor.py instead of `basic` (sensor-true inputs). How INPUT_RESAMPLINGS = 4
+sensor preset of geometry/sensor.py instead of `basic` (sensor-true inputs); ``--splits`` picks them
+(default procedural, pybullet, furniture; ``procedural_wide``, three shapes per category, is for
+changes that act on small or thin-walled objects, of which the default holds one each). How INPUT_RESAMPLINGS = 4
 was chosen (docs/eval/resampling_study.json):
 
     python -P tools/validation_study.py --variant k1=models/conv_onet_furniture.pt@1 \
