@@ -30,6 +30,7 @@ from occnet_ros.complete.symmetry import (
     find_revolution_axis,
     mirror_view,
     revolved_views,
+    turn_angles,
 )
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
 from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
@@ -174,8 +175,8 @@ class Reconstructor:
             axis = find_revolution_axis(points, field_, np.random.default_rng(self.seed + 3), self.revolution, seen)
             if axis is not None:
                 copies = self.revolution.copies
-                images = [axis.rotate(points, angle) for angle in np.arange(1, copies) * (2 * np.pi / copies)]
-                return "revolution", revolved_views(views, axis, copies), np.concatenate(images) if self.revolution.turned_input else np.empty((0, 3))
+                turned = np.concatenate([axis.rotate(points, angle) for angle in turn_angles(copies)])
+                return "revolution", revolved_views(views, axis, copies), turned if self.revolution.turned_input else np.empty((0, 3))
         if self.symmetry.enabled:
             plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen)
             if plane is not None:

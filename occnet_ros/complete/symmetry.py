@@ -205,8 +205,7 @@ class RevolutionAxis:
         return rotation_about_axis(self.center, angle)
 
     def rotate(self, points: np.ndarray, angle: float) -> np.ndarray:
-        matrix = self.transform(angle)
-        return points @ matrix[:3, :3].T + matrix[:3, 3]
+        return turn(points, self.center, angle)
 
 
 def rotation_about_axis(center: np.ndarray, angle: float) -> np.ndarray:
@@ -216,6 +215,17 @@ def rotation_about_axis(center: np.ndarray, angle: float) -> np.ndarray:
     matrix[:2, :2] = [[c, -s], [s, c]]
     matrix[:2, 3] = center - matrix[:2, :2] @ center
     return matrix
+
+
+def turn(points: np.ndarray, center: np.ndarray, angle: float) -> np.ndarray:
+    """``points`` (N, 3) rotated by ``angle`` about the vertical line through ``center`` (x, y)."""
+    matrix = rotation_about_axis(center, angle)
+    return points @ matrix[:3, :3].T + matrix[:3, 3]
+
+
+def turn_angles(count: int) -> np.ndarray:
+    """The ``count - 1`` angles that, with the identity, split a full turn evenly."""
+    return np.arange(1, count) * (2 * np.pi / count)
 
 
 def fit_vertical_axis(points: np.ndarray, height_bins: int) -> np.ndarray | None:
@@ -236,7 +246,7 @@ def fit_vertical_axis(points: np.ndarray, height_bins: int) -> np.ndarray | None
 def _rotation_score(points: np.ndarray, field: EvidenceField, seen: cKDTree, tolerance: float, origin: np.ndarray,
                     center: np.ndarray, angles: np.ndarray) -> RevolutionAxis:
     """The axis through ``center`` scored on ``points`` rotated by every angle, pooled (_scores)."""
-    rotated = np.stack([RevolutionAxis(center, 0.0, 0.0).rotate(points, a) for a in angles])
+    rotated = np.stack([turn(points, center, a) for a in angles])
     support, contradiction, residual = _scores(rotated, field, seen, tolerance, origin)
     return RevolutionAxis(center, float(support.mean()), float(contradiction.mean()), float(residual.mean()))
 
@@ -258,7 +268,7 @@ def find_revolution_axis(points: np.ndarray, field: EvidenceField, rng: np.rando
     origin = sample.mean(axis=0)
     seen = seen if seen is not None else cKDTree(points)
     tolerance = max(settings.tolerance * float(np.ptp(points, axis=0).max()), settings.min_tolerance_m)
-    angles = np.arange(1, settings.test_angles) * (2 * np.pi / settings.test_angles)
+    angles = turn_angles(settings.test_angles)
     best = _rotation_score(sample, field, seen, tolerance, origin, center, angles)
     if best.contradiction > settings.give_up * settings.max_contradiction:
         return None  # far from admissible (a chair, a table): a refinement of a few millimetres will not make it so
@@ -280,5 +290,4 @@ def rotated_view(view: DepthView, transform: np.ndarray) -> DepthView:
 
 def revolved_views(views: list[DepthView], axis: RevolutionAxis, copies: int) -> list[DepthView]:
     """Each view rotated about the axis to ``copies - 1`` further places, evenly around it."""
-    steps = np.arange(1, copies) * (2 * np.pi / copies)
-    return [rotated_view(view, axis.transform(angle)) for angle in steps for view in views]
+    return [rotated_view(view, axis.transform(angle)) for angle in turn_angles(copies) for view in views]
