@@ -182,10 +182,12 @@ class RevolutionSettings:
     min_support: float = 0.5  # fewest rotated points that must land on observed surface
     give_up: float = 4.0  # no refinement when the fitted axis contradicts the views this many times more than allowed
     turned_input: bool = True  # the turned points join the network's input too (else the turned views' evidence alone)
+    icp_iterations: int = 5  # point-to-plane refinements of the axis after the grid search (0: the grid's axis)
 
     def validate(self) -> None:
         counts = (self.copies - 1, self.test_angles - 1, self.height_bins, self.sample_points)
-        if min(counts) < 1 or self.refinements < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0 or self.give_up < 1:
+        if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0 \
+                or self.give_up < 1:
             raise ValueError(f"invalid revolution settings {self}")
         if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
             raise ValueError(f"revolution fractions must lie in [0, 1]: {self}")
@@ -278,8 +280,53 @@ def find_revolution_axis(points: np.ndarray, field: EvidenceField, rng: np.rando
         moved = [_rotation_score(sample, field, seen, tolerance, origin, best.center + step * d, angles) for d in grid]
         best = max([best, *moved], key=_rank)
         step /= 2
+    if settings.icp_iterations:
+        center = refine_axis(points, best.center, seen, tolerance, angles, settings.icp_iterations, rng)
+        best = _rotation_score(sample, field, seen, tolerance, origin, center, angles)
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
+
+
+def surface_normals(points: np.ndarray, at: np.ndarray, seen: cKDTree, neighbours: int = 12) -> np.ndarray:
+    """Unit normals (M, 3) of the seen surface at ``at`` (M, 3): the least-variance direction of
+    each point's ``neighbours`` nearest observed points (sign arbitrary)."""
+    _, index = seen.query(at, k=min(neighbours, len(points)), workers=-1)
+    local = points[index] - points[index].mean(axis=1, keepdims=True)
+    return np.linalg.eigh(np.einsum("mki,mkj->mij", local, local))[1][:, :, 0]
+
+
+def refine_axis(points: np.ndarray, center: np.ndarray, seen: cKDTree, tolerance: float, angles: np.ndarray,
+                iterations: int, rng: np.random.Generator, sample_points: int = 1000) -> np.ndarray:
+    """The axis centre (x, y) moved so that the turned points lie on the seen surface, by
+    point-to-plane ICP with the centre as its only unknown: turning about ``center + d`` moves
+    every point turned by angle a by (I - R_a) d, a linear term, so each iteration is a 2-unknown
+    least squares over the turned points that land within 2 ``tolerance`` of the seen surface.
+    The grid search scores whole candidates on 200 points, which leaves the axis 1-2 mm off; this
+    pools thousands of residuals (a bottle's axis from 0.9 to 0.2 mm; a bowl's thin walls can
+    still pair a point with the wrong side)."""
+    sample = points[rng.choice(len(points), min(sample_points, len(points)), replace=False)]
+    cos, sin = np.cos(angles), np.sin(angles)
+    levers = np.eye(2) - np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)  # d(turned xy) / d(centre)
+    levers = np.repeat(levers, len(sample), axis=0)  # one per turned point, angle-major as below
+    normals = np.full(points.shape, np.nan)  # each seen point's normal, estimated once when first paired
+    for _ in range(iterations):
+        turned = np.concatenate([turn(sample, center, angle) for angle in angles])
+        distance, index = seen.query(turned, distance_upper_bound=2 * tolerance, workers=-1)
+        inlier = np.isfinite(distance)
+        if inlier.sum() < 3:
+            break
+        index = index[inlier]
+        new = np.unique(index[np.isnan(normals[index, 0])])
+        normals[new] = surface_normals(points, points[new], seen)
+        normal = normals[index]
+        rows = np.einsum("mi,mij->mj", normal[:, :2], levers[inlier])
+        residuals = -np.einsum("mi,mi->m", normal, turned[inlier] - points[index])
+        step = np.linalg.lstsq(rows, residuals, rcond=None)[0]
+        step = np.clip(step, -tolerance, tolerance)  # a bad linearisation never throws the axis off
+        center = center + step
+        if np.linalg.norm(step) < 1e-5:
+            break
+    return center
 
 
 def rotated_view(view: DepthView, transform: np.ndarray) -> DepthView:
