@@ -3,7 +3,8 @@
 categories (`occnet bench`'s runs are minutes apart, and this CPU drifts by tens of percent in
 that time; the ratio is what carries over). ``--before no-symmetry``: fusion gain 6, no symmetry
 (before 2026-12-07's mirror); ``--before mirror``: the mirror alone, its copies' TSDF averaged
-with the views' (before revolution symmetry):
+with the views' (before revolution symmetry); ``--before mirror-grid``: the mirror plane as the
+grid search leaves it (no ICP):
 
     python -P tools/symmetry_latency.py [--runs 5] [--before no-symmetry] [--json docs/eval/symmetry_latency.json]
 """
@@ -30,7 +31,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--categories", default="chair,table,sofa,bowl")
-    parser.add_argument("--before", choices=["no-symmetry", "mirror"], default="no-symmetry")
+    parser.add_argument("--before", choices=["no-symmetry", "mirror", "mirror-grid"], default="no-symmetry")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -40,8 +41,10 @@ def main() -> None:
     before = dict(shipped, revolution=replace(reconstructor.revolution, enabled=False))
     if args.before == "no-symmetry":
         before.update(symmetry=replace(reconstructor.symmetry, enabled=False), fusion=replace(reconstructor.fusion, gain=6.0))
-    else:
+    elif args.before == "mirror":
         before.update(evidence=replace(reconstructor.evidence, copies_fill_only=False))
+    else:
+        before.update(symmetry=replace(reconstructor.symmetry, icp_iterations=0))
     spec = RecordSpec(views=5)
     rows = []
     for category in args.categories.split(","):

@@ -29,11 +29,14 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--revolution", choices=["on", "off"],
                         help="fuse the views turned about the vertical axis of revolution they support, if any "
                              "(default: the reconstruction's, off)")
-    for name, moved, candidate in (("mirror", "reflected", "a mirror plane"), ("revolution", "rotated", "an axis")):
+    for name, moved, candidate, icp in (("mirror", "reflected", "a mirror plane", 3), ("revolution", "rotated", "an axis", 5)):
         parser.add_argument(f"--{name}-max-contradiction", type=float,
                             help=f"most {moved} points {candidate} may put in known-free space (default: the reconstruction's, 0.015)")
         parser.add_argument(f"--{name}-min-support", type=float,
                             help=f"fewest {moved} points that must land on observed surface (default: the reconstruction's, 0.5)")
+        parser.add_argument(f"--{name}-icp", type=int,
+                            help=f"point-to-plane ICP iterations placing {candidate} after the grid search "
+                                 f"(default: the reconstruction's, {icp}; 0: the grid's)")
     parser.add_argument("--revolution-copies", type=int,
                         help="places around the axis the views are copied to, theirs included (default: the reconstruction's, 6)")
     parser.add_argument("--revolution-input", choices=["on", "off"],
@@ -69,10 +72,12 @@ def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
         reconstructor.evidence = _override(reconstructor.evidence, truncation_fraction=args.truncation_fraction,
                                            min_truncation_m=args.min_truncation, copies_fill_only=_switch(args.copies_tsdf, "fill"))
     reconstructor.symmetry = _override(reconstructor.symmetry, max_contradiction=args.mirror_max_contradiction,
-                                       min_support=args.mirror_min_support, enabled=_switch(args.symmetry))
+                                       min_support=args.mirror_min_support, icp_iterations=args.mirror_icp,
+                                       enabled=_switch(args.symmetry))
     reconstructor.revolution = _override(reconstructor.revolution, max_contradiction=args.revolution_max_contradiction,
                                          min_support=args.revolution_min_support, copies=args.revolution_copies,
-                                         turned_input=_switch(args.revolution_input), enabled=_switch(args.revolution))
+                                         turned_input=_switch(args.revolution_input), icp_iterations=args.revolution_icp,
+                                         enabled=_switch(args.revolution))
 
 
 def _switch(value: str | None, on: str = "on") -> bool | None:

@@ -49,10 +49,11 @@ class SymmetrySettings:
     min_tolerance_m: float = 0.005  # while searching, never closer than a few ToF noise sigmas (as the TSDF band)
     max_contradiction: float = 0.015  # most reflected points a plane may put in known-free space
     min_support: float = 0.5  # fewest reflected points that must land on observed surface
+    icp_iterations: int = 3  # point-to-plane refinements of the plane after the grid search (0: the grid's plane)
 
     def validate(self) -> None:
         counts = (self.directions, self.offsets, self.sample_points)
-        if min(counts) < 1 or self.refinements < 0 or self.offset_range < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0:
+        if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.offset_range < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0:
             raise ValueError(f"invalid symmetry settings {self}")
         if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
             raise ValueError(f"symmetry fractions must lie in [0, 1]: {self}")
@@ -142,9 +143,44 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
         angle, shift = best.yaw_and_shift(origin)
         best = max(scored(angle + fine * step_angle, shift + fine * step_shift, step_shift), key=_rank)
     angle, shift = best.yaw_and_shift(origin)
+    if settings.icp_iterations:
+        angle, offset = refine_plane(points, angle, best.offset, seen, floor, settings.icp_iterations, rng)
+        shift = offset - float(origin @ np.array([np.cos(angle), np.sin(angle), 0.0]))
     best = _candidates(sample, field, seen, tolerance, origin, np.array([angle]), np.array([shift]))[0]  # at the final tolerance
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
+
+
+def refine_plane(points: np.ndarray, angle: float, offset: float, seen: cKDTree, tolerance: float, iterations: int,
+                 rng: np.random.Generator, sample_points: int = 500) -> tuple[float, float]:
+    """The plane's yaw and offset moved so that the reflected points lie on the seen surface, by
+    point-to-plane ICP over those two unknowns: each iteration pairs the reflections that land
+    within 2 ``tolerance`` of the seen surface with their nearest observed point and its normal and
+    solves the linearised least squares (see refine_axis)."""
+    sample = points[rng.choice(len(points), min(sample_points, len(points)), replace=False)]
+    normals = np.full(points.shape, np.nan)  # each seen point's normal, estimated once when first paired
+    for _ in range(iterations):
+        normal = np.array([np.cos(angle), np.sin(angle), 0.0])
+        along = np.array([-np.sin(angle), np.cos(angle), 0.0])  # d normal / d angle
+        reflected = reflect(sample, normal, offset)
+        distance, index = seen.query(reflected, distance_upper_bound=2 * tolerance, workers=-1)
+        inlier = np.isfinite(distance)
+        if inlier.sum() < 3:
+            break
+        index, moved = index[inlier], sample[inlier]
+        new = np.unique(index[np.isnan(normals[index, 0])])
+        normals[new] = surface_normals(points, points[new], seen)
+        surface = normals[index]
+        height = moved @ normal - offset  # signed distance of each point to the plane
+        d_angle = -2.0 * ((moved @ along)[:, None] * normal + height[:, None] * along)  # d reflection / d angle
+        rows = np.stack([np.einsum("mi,mi->m", surface, d_angle), 2.0 * surface @ normal], axis=1)  # d reflection / d offset = 2 normal
+        residuals = -np.einsum("mi,mi->m", surface, reflected[inlier] - points[index])
+        step = np.linalg.lstsq(rows, residuals, rcond=None)[0]
+        step = np.clip(step, [-0.05, -tolerance], [0.05, tolerance])  # a bad linearisation never throws the plane off
+        angle, offset = angle + float(step[0]), offset + float(step[1])
+        if abs(step[1]) < 1e-5 and abs(step[0]) < 1e-4:
+            break
+    return angle, offset
 
 
 def mirror_view(view: DepthView, plane: MirrorPlane) -> DepthView:

@@ -181,9 +181,12 @@ def test_symmetry_flags_set_the_reconstructors_symmetries_and_bad_values_fail_cl
     assert not default.revolution.enabled and default.symmetry.enabled and not default.evidence.copies_fill_only
     tuned = reconstructor_from_args(build_parser().parse_args(
         base + ["--revolution", "on", "--revolution-copies", "8", "--revolution-input", "off", "--copies-tsdf", "fill",
-                "--symmetry", "off"]))
+                "--symmetry", "off", "--mirror-icp", "0", "--revolution-icp", "2"]))
     assert tuned.revolution.enabled and tuned.revolution.copies == 8 and not tuned.revolution.turned_input
+    assert tuned.symmetry.icp_iterations == 0 and tuned.revolution.icp_iterations == 2 and default.symmetry.icp_iterations > 0
     assert tuned.evidence.copies_fill_only and not tuned.symmetry.enabled
     assert tuned.revolution.max_contradiction == default.revolution.max_contradiction  # left out: the default
     assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--limit", "1", "--revolution-copies", "1"]) == 2
     assert "invalid revolution settings" in capsys.readouterr().err
+    assert main(["eval", "--checkpoint", str(tiny_checkpoint), "--limit", "1", "--mirror-icp", "-1"]) == 2
+    assert "invalid symmetry settings" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from occnet_ros.complete.symmetry import (
     fit_vertical_axis,
     mirror_view,
     refine_axis,
+    refine_plane,
     revolved_views,
     turn_angles,
 )
@@ -52,6 +53,15 @@ def test_a_symmetric_chairs_plane_is_found_and_its_reflections_lie_on_the_chair(
     assert abs(plane.normal[0]) > 0.999 and abs(plane.offset) < 0.005
     distance = np.abs(trimesh.proximity.signed_distance(chair, plane.reflect(points[::10])))
     assert np.median(distance) < 0.01 * np.ptp(chair.vertices, axis=0).max()
+
+
+def test_icp_turns_and_moves_a_plane_half_a_degree_and_3_mm_off_onto_the_chairs_plane():
+    chair = make_shape("chair", np.random.default_rng(1_000_001))  # mirror symmetric about x = 0
+    points, _ = seen(chair)
+    start_angle, start_offset = np.radians(0.5), 0.003
+    assert refine_plane(points, start_angle, start_offset, cKDTree(points), 0.005, 0, np.random.default_rng(0)) == (start_angle, start_offset)
+    angle, offset = refine_plane(points, start_angle, start_offset, cKDTree(points), 0.005, 5, np.random.default_rng(0))
+    assert abs(np.degrees(angle)) < 0.15 and abs(offset) < 0.0015  # from 0.5 degrees and 3 mm: 0.06 degrees, 1.1 mm
 
 
 def test_a_mirrored_view_sees_the_reflected_points_from_a_right_handed_camera():
