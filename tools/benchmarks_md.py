@@ -359,9 +359,9 @@ Fusion settings were chosen by `tools/fusion_sweep.py` on the validation split
 (docs/eval/fusion_sweep_round*.json), re-sized for the default on 2026-12-07 (fusion gain 6 -> 9) when
 mirror symmetry joined the reconstruction (the views mirrored about the vertical plane they support, where
 one passes: complete/symmetry.py; both chosen on the validation splits, models/README.md, "Mirror
-symmetry"): conv_onet_furniture_long's rows are measured with both (its `basic` rows with the mirror plane placed by
-ICP, since late 2026-12-07: models/README.md, "The mirror plane placed by ICP"), every other model's rows before them
-(gain 6, no symmetry). {' and '.join(m + "'s" for m in ensembled)} rows, bench included, encode 4
+symmetry"): conv_onet_furniture_long's rows are measured with both and with the mirror plane placed by ICP (since
+late 2026-12-07, its sensor-true rows re-run then too: models/README.md, "The mirror plane placed by ICP"), every other
+model's rows before them (gain 6, no symmetry). {' and '.join(m + "'s" for m in ensembled)} rows, bench included, encode 4
 random input resamplings and average them (the reconstruction's default since 2026-12-07, chosen on the validation
 splits by `tools/validation_study.py`, models/README.md; conv_onet_furniture's one-draw bench is
 docs/eval/conv_onet_furniture/bench_one_draw.json), except conv_onet_furniture's fine-tuning figures, measured before
