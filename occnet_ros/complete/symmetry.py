@@ -20,10 +20,14 @@ judged at 1% of the object, floor or not: where the sensor's noise is coarser th
 objects), the symmetry cannot be checked at the precision the mesh needs and is not used.
 
 Symmetry of revolution about a vertical axis (RevolutionSettings, off by default) is tested the
-same way with the observed points turned about a fitted axis, placed by a grid search and then
-point-to-plane ICP; where it holds, each view is copied to evenly spaced places around the axis. Either symmetry's copies can be made to fill in only
+same way with the observed points turned about a fitted axis; where it holds, each view is copied
+to evenly spaced places around the axis. Either symmetry's copies can be made to fill in only
 where no real view observed (EvidenceSettings.copies_fill_only), so that a symmetry a few
 millimetres off does not move the surface the views saw.
+
+Both searches end on a grid whose candidates are scored at a tolerance of at least 5 mm, which
+leaves a plane a few tenths of a degree and 1-3 mm off; point-to-plane ICP over the plane's yaw and
+offset (or the axis's centre) then places it to a fraction of a millimetre where the views overlap.
 """
 
 from __future__ import annotations
@@ -53,7 +57,8 @@ class SymmetrySettings:
 
     def validate(self) -> None:
         counts = (self.directions, self.offsets, self.sample_points)
-        if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.offset_range < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0:
+        if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.offset_range < 0 or self.tolerance <= 0 \
+                or self.min_tolerance_m < 0:
             raise ValueError(f"invalid symmetry settings {self}")
         if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
             raise ValueError(f"symmetry fractions must lie in [0, 1]: {self}")
@@ -163,14 +168,11 @@ def refine_plane(points: np.ndarray, angle: float, offset: float, seen: cKDTree,
         normal = np.array([np.cos(angle), np.sin(angle), 0.0])
         along = np.array([-np.sin(angle), np.cos(angle), 0.0])  # d normal / d angle
         reflected = reflect(sample, normal, offset)
-        distance, index = seen.query(reflected, distance_upper_bound=2 * tolerance, workers=-1)
-        inlier = np.isfinite(distance)
-        if inlier.sum() < 3:
+        pairs = _pairs(points, reflected, seen, tolerance, normals)
+        if pairs is None:
             break
-        index, moved = index[inlier], sample[inlier]
-        new = np.unique(index[np.isnan(normals[index, 0])])
-        normals[new] = surface_normals(points, points[new], seen)
-        surface = normals[index]
+        inlier, index, surface = pairs
+        moved = sample[inlier]
         height = moved @ normal - offset  # signed distance of each point to the plane
         d_angle = -2.0 * ((moved @ along)[:, None] * normal + height[:, None] * along)  # d reflection / d angle
         rows = np.stack([np.einsum("mi,mi->m", surface, d_angle), 2.0 * surface @ normal], axis=1)  # d reflection / d offset = 2 normal
@@ -332,6 +334,21 @@ def surface_normals(points: np.ndarray, at: np.ndarray, seen: cKDTree, neighbour
     return np.linalg.eigh(np.einsum("mki,mkj->mij", local, local))[1][:, :, 0]
 
 
+def _pairs(points: np.ndarray, moved: np.ndarray, seen: cKDTree, tolerance: float,
+           normals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """ICP's pairs: which ``moved`` points land within 2 ``tolerance`` of the seen surface, the
+    index of each one's nearest observed point and that point's normal (estimated into the
+    ``normals`` cache, NaN rows, when first needed); None when fewer than 3 land."""
+    distance, index = seen.query(moved, distance_upper_bound=2 * tolerance, workers=-1)
+    inlier = np.isfinite(distance)
+    if inlier.sum() < 3:
+        return None
+    index = index[inlier]
+    new = np.unique(index[np.isnan(normals[index, 0])])
+    normals[new] = surface_normals(points, points[new], seen)
+    return inlier, index, normals[index]
+
+
 def refine_axis(points: np.ndarray, center: np.ndarray, seen: cKDTree, tolerance: float, angles: np.ndarray,
                 iterations: int, rng: np.random.Generator, sample_points: int = 1000) -> np.ndarray:
     """The axis centre (x, y) moved so that the turned points lie on the seen surface, by
@@ -348,14 +365,10 @@ def refine_axis(points: np.ndarray, center: np.ndarray, seen: cKDTree, tolerance
     normals = np.full(points.shape, np.nan)  # each seen point's normal, estimated once when first paired
     for _ in range(iterations):
         turned = np.concatenate([turn(sample, center, angle) for angle in angles])
-        distance, index = seen.query(turned, distance_upper_bound=2 * tolerance, workers=-1)
-        inlier = np.isfinite(distance)
-        if inlier.sum() < 3:
+        pairs = _pairs(points, turned, seen, tolerance, normals)
+        if pairs is None:
             break
-        index = index[inlier]
-        new = np.unique(index[np.isnan(normals[index, 0])])
-        normals[new] = surface_normals(points, points[new], seen)
-        normal = normals[index]
+        inlier, index, normal = pairs
         rows = np.einsum("mi,mij->mj", normal[:, :2], levers[inlier])
         residuals = -np.einsum("mi,mi->m", normal, turned[inlier] - points[index])
         step = np.linalg.lstsq(rows, residuals, rcond=None)[0]
