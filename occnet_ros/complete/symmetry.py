@@ -41,6 +41,12 @@ from occnet_ros.complete.evidence import EvidenceField
 from occnet_ros.geometry.views import DepthView
 
 
+def _check_fractions(settings: SymmetrySettings | RevolutionSettings, name: str) -> None:
+    """Both searches' judging thresholds are fractions of the scored points."""
+    if not (0.0 <= settings.max_contradiction <= 1.0 and 0.0 <= settings.min_support <= 1.0):
+        raise ValueError(f"{name} fractions must lie in [0, 1]: {settings}")
+
+
 @dataclass(frozen=True)
 class SymmetrySettings:
     enabled: bool = True  # measured on the validation splits: models/README.md, "Mirror symmetry"
@@ -60,8 +66,7 @@ class SymmetrySettings:
         if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.offset_range < 0 or self.tolerance <= 0 \
                 or self.min_tolerance_m < 0:
             raise ValueError(f"invalid symmetry settings {self}")
-        if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
-            raise ValueError(f"symmetry fractions must lie in [0, 1]: {self}")
+        _check_fractions(self, "symmetry")
 
 
 @dataclass(frozen=True)
@@ -228,8 +233,7 @@ class RevolutionSettings:
         if min(counts) < 1 or min(self.refinements, self.icp_iterations) < 0 or self.tolerance <= 0 or self.min_tolerance_m < 0 \
                 or self.give_up < 1:
             raise ValueError(f"invalid revolution settings {self}")
-        if not (0.0 <= self.max_contradiction <= 1.0 and 0.0 <= self.min_support <= 1.0):
-            raise ValueError(f"revolution fractions must lie in [0, 1]: {self}")
+        _check_fractions(self, "revolution")
 
 
 @dataclass(frozen=True)
