@@ -92,11 +92,11 @@ def time_variant(checkpoint: Path, runs: int, threads: int) -> dict:
     points = np.concatenate([v.points for v in rendered])
     views = [v.depth_view(spec.intrinsics) for v in rendered]
     reconstructor = load_reconstructor(checkpoint, "cpu")
-    postprocess(reconstructor.reconstruct(points, views).mesh)  # warm-up
+    postprocess(reconstructor.reconstruct(points, views).mesh, seen=points)  # warm-up
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        postprocess(reconstructor.reconstruct(points, views).mesh)
+        postprocess(reconstructor.reconstruct(points, views).mesh, seen=points)
         times.append(time.perf_counter() - start)
     return {"median_s": float(np.median(times)), "p90_s": float(np.percentile(times, 90)), "runs": runs, "threads": threads}
 

@@ -58,7 +58,7 @@ def main() -> None:
                     setattr(reconstructor, field, settings[field])
                 start = time.perf_counter()
                 result = reconstructor.reconstruct(points, views)
-                postprocess(result.mesh)
+                postprocess(result.mesh, seen=points)
                 times[name].append(time.perf_counter() - start)
                 used = result.symmetry if name == "shipped" else used
         row = {"object": f"{category}-2000000", "before_s": statistics.median(times["before"]),

@@ -23,6 +23,7 @@ import numpy as np
 
 from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.symmetry import RevolutionSettings, SymmetrySettings, find_mirror_plane, find_revolution_axis
+from occnet_ros.geometry.views import camera_directions
 from occnet_ros.learn.records import RecordSpec, render_views
 from occnet_ros.shapes.catalog import SPLIT_SEEDS, make_shape_by_seed
 
@@ -41,23 +42,28 @@ def placed(category: str, seed: int, yaw: float) -> tuple:
     return mesh, pose
 
 
-def seen(mesh, seed: int, views: int) -> tuple[np.ndarray, EvidenceField]:
+def seen(mesh, seed: int, views: int) -> tuple[np.ndarray, EvidenceField, np.ndarray]:
+    """The observed points, their evidence and the way from each point to its camera."""
     spec = replace(RecordSpec(), views=views)
     rendered = render_views(mesh, np.random.default_rng(seed), spec, subsample=False)
     points = np.concatenate([v.points for v in rendered])
     size = float(np.ptp(points, axis=0).max())
-    return points, EvidenceField([v.depth_view(spec.intrinsics) for v in rendered], EvidenceSettings().truncation(size))
+    depth_views = [v.depth_view(spec.intrinsics) for v in rendered]
+    return points, EvidenceField(depth_views, EvidenceSettings().truncation(size)), camera_directions(points, depth_views)
 
 
-def error(symmetry: str, points: np.ndarray, field: EvidenceField, pose: np.ndarray, iterations: int) -> dict:
-    """The candidate found with ``iterations`` ICP iterations and its error against ``pose``."""
+def error(symmetry: str, points: np.ndarray, field: EvidenceField, pose: np.ndarray, iterations: int,
+          facing: np.ndarray | None = None) -> dict:
+    """The candidate found with ``iterations`` ICP iterations (pairing by ``facing`` if given) and
+    its error against ``pose``."""
     rng, start = np.random.default_rng(0), time.perf_counter()
     if symmetry == "revolution":
-        axis = find_revolution_axis(points, field, rng, RevolutionSettings(icp_iterations=iterations, give_up=100.0, **JUDGING_OFF))
+        axis = find_revolution_axis(points, field, rng, RevolutionSettings(icp_iterations=iterations, give_up=100.0, **JUDGING_OFF),
+                                    facing=facing)
         found = {"error_mm": 1000 * float(np.linalg.norm(axis.center - pose[:2, 3]))}
         score = axis
     else:
-        plane = find_mirror_plane(points, field, rng, SymmetrySettings(icp_iterations=iterations, **JUDGING_OFF))
+        plane = find_mirror_plane(points, field, rng, SymmetrySettings(icp_iterations=iterations, **JUDGING_OFF), facing=facing)
         angle, offset = min((float(np.degrees(np.arccos(min(1.0, abs(plane.normal @ pose[:3, k]))))),
                              1000 * abs(float(plane.normal @ pose[:3, 3]) - plane.offset)) for k in (0, 1))
         found = {"angle_deg": angle, "error_mm": offset}
@@ -71,6 +77,8 @@ def main() -> None:
     parser.add_argument("--categories", help="default: bottle,bowl,lamp (revolution), chair,table,sofa,cabinet (mirror)")
     parser.add_argument("--seeds", type=int, default=4)
     parser.add_argument("--iterations", default="0,5", help="ICP iteration counts compared")
+    parser.add_argument("--facing", action="store_true",
+                        help="also each ICP run with pairs only between points facing the same way (camera_directions)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     iterations = [int(x) for x in args.iterations.split(",")]
@@ -79,13 +87,15 @@ def main() -> None:
         for seed in range(SPLIT_SEEDS["val"], SPLIT_SEEDS["val"] + args.seeds):
             mesh, pose = placed(category, seed, YAW[args.symmetry])
             for views in (3, 5):
-                points, field = seen(mesh, seed, views)
+                points, field, facing = seen(mesh, seed, views)
                 row = {"shape": f"{category}-{seed}", "views": views, "extent_m": float(np.ptp(mesh.vertices, axis=0).max()),
                        **{f"icp_{n}": error(args.symmetry, points, field, pose, n) for n in iterations}}
+                if args.facing:
+                    row |= {f"icp_{n}_facing": error(args.symmetry, points, field, pose, n, facing) for n in iterations if n}
                 rows.append(row)
                 print(row["shape"], f"{views} views", " | ".join(
                     f"icp {n}: " + " ".join(f"{k} {v:.3f}" for k, v in row[f"icp_{n}"].items() if k != "seconds")
-                    for n in iterations), flush=True)
+                    for n in [*iterations, *(f"{n}_facing" for n in iterations if n and args.facing)]), flush=True)
     if args.json:
         args.json.write_text(json.dumps({"symmetry": args.symmetry, "rows": rows}, indent=1) + "\n")
 

@@ -37,6 +37,10 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{name}-icp", type=int,
                             help=f"point-to-plane ICP iterations placing {candidate} after the grid search "
                                  f"(default: the reconstruction's, {icp}; 0: the grid's)")
+        parser.add_argument(f"--{name}-icp-pairing", choices=["facing", "nearest"],
+                            help=f"the ICP placing {candidate} pairs a {moved[:-2]} point with the nearest seen point that faces "
+                                 "the same way (facing: a thin wall's other side never) or with the nearest one "
+                                 "(default: the reconstruction's, nearest)")
     parser.add_argument("--revolution-copies", type=int,
                         help="places around the axis the views are copied to, theirs included (default: the reconstruction's, 6)")
     parser.add_argument("--revolution-input", choices=["on", "off"],
@@ -73,11 +77,11 @@ def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
                                            min_truncation_m=args.min_truncation, copies_fill_only=_switch(args.copies_tsdf, "fill"))
     reconstructor.symmetry = _override(reconstructor.symmetry, max_contradiction=args.mirror_max_contradiction,
                                        min_support=args.mirror_min_support, icp_iterations=args.mirror_icp,
-                                       enabled=_switch(args.symmetry))
+                                       icp_facing=_switch(args.mirror_icp_pairing, "facing"), enabled=_switch(args.symmetry))
     reconstructor.revolution = _override(reconstructor.revolution, max_contradiction=args.revolution_max_contradiction,
                                          min_support=args.revolution_min_support, copies=args.revolution_copies,
                                          turned_input=_switch(args.revolution_input), icp_iterations=args.revolution_icp,
-                                         enabled=_switch(args.revolution))
+                                         icp_facing=_switch(args.revolution_icp_pairing, "facing"), enabled=_switch(args.revolution))
 
 
 def _switch(value: str | None, on: str = "on") -> bool | None:
@@ -129,7 +133,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     result = reconstructor.reconstruct(points, views)
     mesh = result.mesh
     if not args.no_postprocess:
-        mesh = postprocess(mesh, PostprocessSettings(max_triangles=args.max_triangles)).mesh
+        mesh = postprocess(mesh, PostprocessSettings(max_triangles=args.max_triangles), seen=points[np.isfinite(points).all(axis=1)]).mesh
     if args.up == "y":  # back to the input's convention
         mesh.vertices = mesh.vertices[:, [0, 2, 1]] * [1.0, 1.0, -1.0]
         mesh.invert()

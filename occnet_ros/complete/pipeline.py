@@ -47,7 +47,7 @@ class ObjectPipeline:
         local_views = [replace(v, world_from_camera=shifted(v.world_from_camera, -origin)) for v in views] if views else views
         result = self.reconstructor.reconstruct(checked.points - origin, local_views)
         start = time.perf_counter()
-        processed = postprocess(result.mesh, self.post)
+        processed = postprocess(result.mesh, self.post, seen=checked.points - origin)
         frame = object_frame(processed.mesh, previous.frame.yaw if previous else None)
         if previous is not None:
             frame = align_yaw_to_previous(processed.mesh, frame, previous.mesh_object)

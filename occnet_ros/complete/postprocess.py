@@ -9,6 +9,7 @@ import numpy as np
 import trimesh
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +18,14 @@ log = logging.getLogger(__name__)
 class PostprocessSettings:
     smoothing_iterations: int = 5  # Taubin (no shrinkage); 0 disables
     min_component_fraction: float = 0.05  # drop components below this fraction of the largest's area
+    keep_seen_components: bool = True  # but keep a small one that lies on observed points (a leg cut off at its top)
+    seen_share: float = 0.25  # "lies on observed points": this share of its vertices within seen_tolerance of one
+    seen_tolerance: float = 0.01  # fraction of the mesh's largest extent
     max_triangles: int = 5000  # keeps 16-bit indices valid for Unity
+
+    def validate(self) -> None:
+        if not (0.0 <= self.min_component_fraction <= 1.0 and 0.0 < self.seen_share <= 1.0 and self.seen_tolerance > 0):
+            raise ValueError(f"invalid post-processing settings {self}")
 
 
 @dataclass
@@ -27,8 +35,14 @@ class PostprocessResult:
     removed_components: int
 
 
-def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[trimesh.Trimesh, int]:
-    """Keep connected components whose area is at least min_fraction of the largest one's.
+def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float, seen: np.ndarray | None = None,
+                          seen_share: float = 0.25, seen_tolerance: float = 0.01) -> tuple[trimesh.Trimesh, int]:
+    """Keep connected components whose area is at least min_fraction of the largest one's, and
+    smaller ones that lie on the observed points ``seen`` (N, 3, the mesh's frame; None: none):
+    ``seen_share`` of their vertices within ``seen_tolerance`` of the mesh's largest extent of one.
+    The network often leaves a thin part the views saw (a sofa's or a table's leg) joined to the
+    body by nothing; the blobs that are worth dropping (inner cavities, prior's stray bits) lie on
+    no observed point.
 
     Components as trimesh's split finds them: faces joined by edges that exactly two faces share
     (a blob touching the object at a non-manifold edge is its own component, so dropping it
@@ -42,6 +56,8 @@ def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[t
         return mesh, 0
     areas = np.bincount(labels, weights=mesh.area_faces, minlength=parts)
     kept = areas >= min_fraction * areas.max()
+    if seen is not None and len(seen) and not kept.all():
+        kept |= _lies_on_seen(mesh, labels, parts, ~kept, seen, seen_share, seen_tolerance)
     keep = kept[labels]
     faces, face_labels = mesh.faces[keep], labels[keep]
     # each component gets its own copy of a vertex it shares with another (as split's submeshes
@@ -49,6 +65,20 @@ def drop_small_components(mesh: trimesh.Trimesh, min_fraction: float) -> tuple[t
     copies, index = np.unique(face_labels[:, None].astype(np.int64) * len(mesh.vertices) + faces, return_inverse=True)
     out = trimesh.Trimesh(mesh.vertices[copies % len(mesh.vertices)], index.reshape(faces.shape), process=False)
     return out, int(parts - kept.sum())
+
+
+def _lies_on_seen(mesh: trimesh.Trimesh, labels: np.ndarray, parts: int, candidates: np.ndarray, seen: np.ndarray,
+                  share: float, tolerance: float) -> np.ndarray:
+    """Which components (bool per component) among ``candidates`` have ``share`` of their
+    vertices within ``tolerance`` (fraction of the mesh's extent) of a ``seen`` point."""
+    faces = np.flatnonzero(candidates[labels])
+    vertices, first = np.unique(mesh.faces[faces].ravel(), return_index=True)
+    vertex_labels = np.repeat(labels[faces], 3)[first]
+    radius = tolerance * float(np.ptp(mesh.vertices, axis=0).max())
+    distance, _ = cKDTree(np.asarray(seen, dtype=np.float64)).query(mesh.vertices[vertices], distance_upper_bound=radius)
+    near = np.bincount(vertex_labels, weights=np.isfinite(distance), minlength=parts)
+    total = np.bincount(vertex_labels, minlength=parts)
+    return candidates & (near >= share * np.maximum(total, 1))
 
 
 _OPEN3D: list = []  # [module or None] once looked up: open3d is optional (no wheel on aarch64 robots)
@@ -128,11 +158,16 @@ def watertight_remesh(mesh: trimesh.Trimesh, max_triangles: int, smoothing_itera
     return remeshed
 
 
-def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = PostprocessSettings()) -> PostprocessResult:
-    """Smooth, drop small components, decimate to <= max_triangles; report watertightness."""
+def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = PostprocessSettings(),
+                seen: np.ndarray | None = None) -> PostprocessResult:
+    """Smooth, drop small components (but those on the observed points ``seen``, N x 3 in the
+    mesh's frame, where given), decimate to <= max_triangles; report watertightness."""
     if len(mesh.faces) == 0:
         raise ValueError("cannot post-process an empty mesh")
-    mesh, removed = drop_small_components(mesh.copy(), settings.min_component_fraction)
+    settings.validate()
+    seen = seen if settings.keep_seen_components else None
+    mesh, removed = drop_small_components(mesh.copy(), settings.min_component_fraction, seen, settings.seen_share,
+                                          settings.seen_tolerance)
     if settings.smoothing_iterations > 0:
         trimesh.smoothing.filter_taubin(mesh, iterations=settings.smoothing_iterations)
     decimated = decimate(mesh, settings.max_triangles)

@@ -33,7 +33,7 @@ from occnet_ros.complete.symmetry import (
     turn_angles,
 )
 from occnet_ros.geometry.frames import BOX_HALF, CanonicalFrame, DegenerateCloudError, finite_points, resample
-from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, line_of_sight_samples
+from occnet_ros.geometry.views import LINE_OF_SIGHT_OFFSETS, DepthView, camera_directions, line_of_sight_samples
 from occnet_ros.model.checkpoint import LoadedModel, default_checkpoint, load_checkpoint, pick_device
 
 MIN_INPUT_POINTS = 10
@@ -171,14 +171,17 @@ class Reconstructor:
         """The symmetry the views support ("revolution", "mirror" or ""), the views it adds and
         the observed points' images under it (world)."""
         seen = cKDTree(points)  # both searches score their candidates against it
+        facing = camera_directions(points, views) if self.symmetry.icp_facing or self.revolution.icp_facing else None
         if self.revolution.enabled:
-            axis = find_revolution_axis(points, field_, np.random.default_rng(self.seed + 3), self.revolution, seen)
+            axis = find_revolution_axis(points, field_, np.random.default_rng(self.seed + 3), self.revolution, seen,
+                                        facing if self.revolution.icp_facing else None)
             if axis is not None:
                 copies = self.revolution.copies
                 turned = np.concatenate([axis.rotate(points, angle) for angle in turn_angles(copies)])
                 return "revolution", revolved_views(views, axis, copies), turned if self.revolution.turned_input else np.empty((0, 3))
         if self.symmetry.enabled:
-            plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen)
+            plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen,
+                                      facing if self.symmetry.icp_facing else None)
             if plane is not None:
                 return "mirror", [mirror_view(v, plane) for v in views], plane.reflect(points)
         return "", [], np.empty((0, 3))

@@ -27,7 +27,11 @@ millimetres off does not move the surface the views saw.
 
 Both searches end on a grid whose candidates are scored at a tolerance of at least 5 mm, which
 leaves a plane a few tenths of a degree and 1-3 mm off; point-to-plane ICP over the plane's yaw and
-offset (or the axis's centre) then places it to a fraction of a millimetre where the views overlap.
+offset (or the axis's centre) then places it to a fraction of a millimetre where the views overlap
+(complete/symmetry_icp.py). With ``icp_facing`` its pairs join only points whose normals face the
+same way: the two sides of a bowl's or a chair back's thin wall lie millimetres apart but face
+opposite ways, and pairing across them drags the symmetry off by up to the wall's thickness
+(placed better, level on validation, so off: models/README.md, 'ICP pairs that face the same way').
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from occnet_ros.complete.evidence import EvidenceField
+from occnet_ros.complete.symmetry_icp import refine_axis, refine_plane, reflect, rotation_about_axis, turn
 from occnet_ros.geometry.views import DepthView
 
 
@@ -60,6 +65,7 @@ class SymmetrySettings:
     max_contradiction: float = 0.015  # most reflected points a plane may put in known-free space
     min_support: float = 0.5  # fewest reflected points that must land on observed surface
     icp_iterations: int = 3  # point-to-plane refinements of the plane after the grid search (0: the grid's plane)
+    icp_facing: bool = False  # pair only points facing the same way (their cameras known): placed better, level on validation
 
     def validate(self) -> None:
         counts = (self.directions, self.offsets, self.sample_points)
@@ -85,11 +91,6 @@ class MirrorPlane:
     def yaw_and_shift(self, origin: np.ndarray) -> tuple[float, float]:
         """The normal's yaw and the plane's signed distance from ``origin``: the search's coordinates."""
         return float(np.arctan2(self.normal[1], self.normal[0])), self.offset - float(origin @ self.normal)
-
-
-def reflect(points: np.ndarray, normal: np.ndarray, offset: float) -> np.ndarray:
-    """``points`` (N, 3) mirrored about the plane normal . p = offset."""
-    return points - 2.0 * (points @ normal - offset)[:, None] * normal
 
 
 def _scores(transformed: np.ndarray, field: EvidenceField, seen: cKDTree, tolerance: float,
@@ -126,10 +127,12 @@ def _rank(plane: MirrorPlane | RevolutionAxis) -> float:
 
 
 def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.Generator,
-                      settings: SymmetrySettings = SymmetrySettings(), seen: cKDTree | None = None) -> MirrorPlane | None:
+                      settings: SymmetrySettings = SymmetrySettings(), seen: cKDTree | None = None,
+                      facing: np.ndarray | None = None) -> MirrorPlane | None:
     """The vertical mirror plane of the observed world points (N, 3) that the views support
     best, or None when it puts too many reflections in known-free space or too few on seen
-    surface. ``seen``: a k-d tree of ``points`` when the caller has one."""
+    surface. ``seen``: a k-d tree of ``points`` when the caller has one; ``facing``: the way from
+    each point to a camera that saw it (camera_directions), for the ICP's pairing."""
     settings.validate()
     if len(points) < 3:
         return None
@@ -154,40 +157,11 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
         best = max(scored(angle + fine * step_angle, shift + fine * step_shift, step_shift), key=_rank)
     angle, shift = best.yaw_and_shift(origin)
     if settings.icp_iterations:
-        angle, offset = refine_plane(points, angle, best.offset, seen, floor, settings.icp_iterations, rng)
+        angle, offset = refine_plane(points, angle, best.offset, seen, floor, settings.icp_iterations, rng, facing=facing)
         shift = offset - float(origin @ np.array([np.cos(angle), np.sin(angle), 0.0]))
     best = _candidates(sample, field, seen, tolerance, origin, np.array([angle]), np.array([shift]))[0]  # at the final tolerance
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
-
-
-def refine_plane(points: np.ndarray, angle: float, offset: float, seen: cKDTree, tolerance: float, iterations: int,
-                 rng: np.random.Generator, sample_points: int = 500) -> tuple[float, float]:
-    """The plane's yaw and offset moved so that the reflected points lie on the seen surface, by
-    point-to-plane ICP over those two unknowns: each iteration pairs the reflections that land
-    within 2 ``tolerance`` of the seen surface with their nearest observed point and its normal and
-    solves the linearised least squares (see refine_axis)."""
-    sample = points[rng.choice(len(points), min(sample_points, len(points)), replace=False)]
-    normals = np.full(points.shape, np.nan)  # each seen point's normal, estimated once when first paired
-    for _ in range(iterations):
-        normal = np.array([np.cos(angle), np.sin(angle), 0.0])
-        along = np.array([-np.sin(angle), np.cos(angle), 0.0])  # d normal / d angle
-        reflected = reflect(sample, normal, offset)
-        pairs = _pairs(points, reflected, seen, tolerance, normals)
-        if pairs is None:
-            break
-        inlier, index, surface = pairs
-        moved = sample[inlier]
-        height = moved @ normal - offset  # signed distance of each point to the plane
-        d_angle = -2.0 * ((moved @ along)[:, None] * normal + height[:, None] * along)  # d reflection / d angle
-        rows = np.stack([np.einsum("mi,mi->m", surface, d_angle), 2.0 * surface @ normal], axis=1)  # d reflection / d offset = 2 normal
-        residuals = -np.einsum("mi,mi->m", surface, reflected[inlier] - points[index])
-        step = np.linalg.lstsq(rows, residuals, rcond=None)[0]
-        step = np.clip(step, [-0.05, -tolerance], [0.05, tolerance])  # a bad linearisation never throws the plane off
-        angle, offset = angle + float(step[0]), offset + float(step[1])
-        if abs(step[1]) < 1e-5 and abs(step[0]) < 1e-4:
-            break
-    return angle, offset
 
 
 def mirror_view(view: DepthView, plane: MirrorPlane) -> DepthView:
@@ -227,6 +201,7 @@ class RevolutionSettings:
     give_up: float = 4.0  # no refinement when the fitted axis contradicts the views this many times more than allowed
     turned_input: bool = True  # the turned points join the network's input too (else the turned views' evidence alone)
     icp_iterations: int = 5  # point-to-plane refinements of the axis after the grid search (0: the grid's axis)
+    icp_facing: bool = False  # pair only points facing the same way (their cameras known): placed better, level on validation
 
     def validate(self) -> None:
         counts = (self.copies - 1, self.test_angles - 1, self.height_bins, self.sample_points)
@@ -251,21 +226,6 @@ class RevolutionAxis:
 
     def rotate(self, points: np.ndarray, angle: float) -> np.ndarray:
         return turn(points, self.center, angle)
-
-
-def rotation_about_axis(center: np.ndarray, angle: float) -> np.ndarray:
-    """The (4, 4) rotation by ``angle`` about the vertical line through ``center`` (x, y)."""
-    c, s = np.cos(angle), np.sin(angle)
-    matrix = np.eye(4)
-    matrix[:2, :2] = [[c, -s], [s, c]]
-    matrix[:2, 3] = center - matrix[:2, :2] @ center
-    return matrix
-
-
-def turn(points: np.ndarray, center: np.ndarray, angle: float) -> np.ndarray:
-    """``points`` (N, 3) rotated by ``angle`` about the vertical line through ``center`` (x, y)."""
-    matrix = rotation_about_axis(center, angle)
-    return points @ matrix[:3, :3].T + matrix[:3, 3]
 
 
 def turn_angles(count: int) -> np.ndarray:
@@ -297,12 +257,13 @@ def _rotation_score(points: np.ndarray, field: EvidenceField, seen: cKDTree, tol
 
 
 def find_revolution_axis(points: np.ndarray, field: EvidenceField, rng: np.random.Generator,
-                         settings: RevolutionSettings = RevolutionSettings(), seen: cKDTree | None = None) -> RevolutionAxis | None:
+                         settings: RevolutionSettings = RevolutionSettings(), seen: cKDTree | None = None,
+                         facing: np.ndarray | None = None) -> RevolutionAxis | None:
     """The vertical axis of revolution of the observed world points (N, 3) that the views
     support, or None when its rotations put too many points in known-free space or too few on
     seen surface. The axis is fitted to the points (fit_vertical_axis), then moved on a small
-    grid to the place the rotations score best. ``seen``: a k-d tree of ``points`` when the
-    caller has one."""
+    grid to the place the rotations score best, then placed by ICP. ``seen`` and ``facing``: as
+    find_mirror_plane's."""
     settings.validate()
     if len(points) < 3:
         return None
@@ -324,63 +285,10 @@ def find_revolution_axis(points: np.ndarray, field: EvidenceField, rng: np.rando
         best = max([best, *moved], key=_rank)
         step /= 2
     if settings.icp_iterations:
-        center = refine_axis(points, best.center, seen, tolerance, angles, settings.icp_iterations, rng)
+        center = refine_axis(points, best.center, seen, tolerance, angles, settings.icp_iterations, rng, facing=facing)
         best = _rotation_score(sample, field, seen, tolerance, origin, center, angles)
     admissible = best.contradiction <= settings.max_contradiction and best.support >= settings.min_support
     return best if admissible else None
-
-
-def surface_normals(points: np.ndarray, at: np.ndarray, seen: cKDTree, neighbours: int = 12) -> np.ndarray:
-    """Unit normals (M, 3) of the seen surface at ``at`` (M, 3): the least-variance direction of
-    each point's ``neighbours`` nearest observed points (sign arbitrary)."""
-    _, index = seen.query(at, k=min(neighbours, len(points)), workers=-1)
-    local = points[index] - points[index].mean(axis=1, keepdims=True)
-    return np.linalg.eigh(np.einsum("mki,mkj->mij", local, local))[1][:, :, 0]
-
-
-def _pairs(points: np.ndarray, moved: np.ndarray, seen: cKDTree, tolerance: float,
-           normals: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-    """ICP's pairs: which ``moved`` points land within 2 ``tolerance`` of the seen surface, the
-    index of each one's nearest observed point and that point's normal (estimated into the
-    ``normals`` cache, NaN rows, when first needed); None when fewer than 3 land."""
-    distance, index = seen.query(moved, distance_upper_bound=2 * tolerance, workers=-1)
-    inlier = np.isfinite(distance)
-    if inlier.sum() < 3:
-        return None
-    index = index[inlier]
-    new = np.unique(index[np.isnan(normals[index, 0])])
-    normals[new] = surface_normals(points, points[new], seen)
-    return inlier, index, normals[index]
-
-
-def refine_axis(points: np.ndarray, center: np.ndarray, seen: cKDTree, tolerance: float, angles: np.ndarray,
-                iterations: int, rng: np.random.Generator, sample_points: int = 1000) -> np.ndarray:
-    """The axis centre (x, y) moved so that the turned points lie on the seen surface, by
-    point-to-plane ICP with the centre as its only unknown: turning about ``center + d`` moves
-    every point turned by angle a by (I - R_a) d, a linear term, so each iteration is a 2-unknown
-    least squares over the turned points that land within 2 ``tolerance`` of the seen surface.
-    The grid search scores whole candidates on 200 points, which leaves the axis 1-2 mm off; this
-    pools thousands of residuals (a bottle's axis from 0.9 to 0.2 mm; a bowl's thin walls can
-    still pair a point with the wrong side)."""
-    sample = points[rng.choice(len(points), min(sample_points, len(points)), replace=False)]
-    cos, sin = np.cos(angles), np.sin(angles)
-    levers = np.eye(2) - np.stack([np.stack([cos, -sin], -1), np.stack([sin, cos], -1)], 1)  # d(turned xy) / d(centre)
-    levers = np.repeat(levers, len(sample), axis=0)  # one per turned point, angle-major as below
-    normals = np.full(points.shape, np.nan)  # each seen point's normal, estimated once when first paired
-    for _ in range(iterations):
-        turned = np.concatenate([turn(sample, center, angle) for angle in angles])
-        pairs = _pairs(points, turned, seen, tolerance, normals)
-        if pairs is None:
-            break
-        inlier, index, normal = pairs
-        rows = np.einsum("mi,mij->mj", normal[:, :2], levers[inlier])
-        residuals = -np.einsum("mi,mi->m", normal, turned[inlier] - points[index])
-        step = np.linalg.lstsq(rows, residuals, rcond=None)[0]
-        step = np.clip(step, -tolerance, tolerance)  # a bad linearisation never throws the axis off
-        center = center + step
-        if np.linalg.norm(step) < 1e-5:
-            break
-    return center
 
 
 def rotated_view(view: DepthView, transform: np.ndarray) -> DepthView:

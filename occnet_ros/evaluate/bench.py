@@ -175,7 +175,7 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                 settings = replace(reconstructor.extraction, resolution0=resolution0, upsampling_steps=steps)
                 for bf16 in (False, True):
                     variant = Reconstructor(reconstructor.loaded, settings, bf16=bf16, input_resamplings=draws)
-                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points).mesh), runs)
+                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points).mesh, seen=points), runs)
                     precision = "bf16" if bf16 else "fp32"
                     records.append(record(f"end_to_end_{resolution}_{precision}_{count}thread", times, resolution=resolution,
                                           threads=count, precision=precision, input_resamplings=draws))
@@ -185,7 +185,7 @@ def end_to_end_records(reconstructor, points: np.ndarray, runs: int, threads: tu
                     variant = Reconstructor(reconstructor.loaded, settings, evidence=reconstructor.evidence, fusion=fusion, symmetry=reconstructor.symmetry,
                                             revolution=reconstructor.revolution,
                                             input_resamplings=draws)
-                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh), runs)
+                    times, _ = time_runs(lambda variant=variant: postprocess(variant.reconstruct(points, views).mesh, seen=points), runs)
                     label = "" if skip else "_model_everywhere"
                     records.append(record(f"end_to_end_{resolution}_evidence_{len(views)}views{label}_fp32_{count}thread", times,
                                           resolution=resolution, threads=count, precision="fp32", views=len(views),
@@ -215,7 +215,7 @@ def object_latency_records(reconstructor, scenes: list[tuple[str, np.ndarray, li
                 start = time.perf_counter()
                 result = reconstructor.reconstruct(points, views)
                 middle = time.perf_counter()
-                postprocess(result.mesh)
+                postprocess(result.mesh, seen=points)
                 built.append(middle - start)
                 finished.append(time.perf_counter() - middle)
             totals = [a + b for a, b in zip(built, finished)]

@@ -125,8 +125,9 @@ class MethodRunner:
         if self.reconstructor is None:
             raise ValueError("method occnet needs a checkpoint")
         depth_views = [v.depth_view(self.spec.intrinsics) for v in views] if evidence else None
-        mesh = self.reconstructor.reconstruct(np.concatenate([v.points for v in views]), depth_views).mesh
-        return postprocess(mesh, PostprocessSettings(max_triangles=self.max_triangles)).mesh
+        points = np.concatenate([v.points for v in views])
+        mesh = self.reconstructor.reconstruct(points, depth_views).mesh
+        return postprocess(mesh, PostprocessSettings(max_triangles=self.max_triangles), seen=points).mesh
 
 
 def evaluate_object(

@@ -51,6 +51,30 @@ class DepthView:
         return camera @ self.world_from_camera[:3, :3].T + self.world_from_camera[:3, 3]
 
 
+def camera_directions(points: np.ndarray, views: list[DepthView], tolerance: float = 0.001) -> np.ndarray:
+    """Unit vectors (N, 3) from each world point towards the camera of the first view that saw it:
+    whose mask holds the point's pixel and whose depth there is within ``tolerance`` (metres) of
+    the point's; NaN rows for points no view saw (a cloud from elsewhere). A point another view
+    only looks past lies behind that view's surface by more than a thin wall's thickness."""
+    directions = np.full(points.shape, np.nan)
+    for view in views:
+        rotation, origin = view.world_from_camera[:3, :3], view.world_from_camera[:3, 3]
+        camera = (points - origin) @ rotation
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cols = np.rint(camera[:, 0] / camera[:, 2] * view.k[0, 0] + view.k[0, 2])
+            rows = np.rint(camera[:, 1] / camera[:, 2] * view.k[1, 1] + view.k[1, 2])
+        height, width = view.depth.shape
+        inside = (camera[:, 2] > 0) & (cols >= 0) & (cols < width) & (rows >= 0) & (rows < height)
+        found = np.flatnonzero(inside & np.isnan(directions[:, 0]))
+        r, c = rows[found].astype(int), cols[found].astype(int)
+        with np.errstate(invalid="ignore"):
+            saw = view.valid()[r, c] & (np.abs(view.depth[r, c] - camera[found, 2]) <= tolerance)
+        found = found[saw]
+        towards = origin - points[found]
+        directions[found] = towards / np.linalg.norm(towards, axis=1, keepdims=True)
+    return directions
+
+
 def valid_depth(depth: np.ndarray) -> np.ndarray:
     """Pixels with a finite, positive depth."""
     with np.errstate(invalid="ignore"):

@@ -135,6 +135,8 @@ RECONSTRUCTION = (
           "fuse the views turned to 5 more places about it, before any mirror is tried. Off: on the validation splits it "
           "completed bowls and lamps but lost more on small and near-round objects (models/README.md, 'Revolution symmetry')."),
     Param("min_component_fraction", 0.05, "Drop mesh components smaller than this fraction of the largest.", 0.0, 1.0),
+    Param("keep_seen_components", True, "Keep a smaller component where a quarter of its vertices lie within 1% of the object "
+          "of an observed point: a leg the network cut off from the body (models/README.md, 'Small parts the views saw')."),
     Param("queue_size", 8, "Objects waiting for reconstruction; the oldest request is dropped (counted) when full.", 1, 1000),
     Param("save_directory", "~/.ros/occnet_meshes", "Default directory of the save_meshes service."),
     Param("marker_alpha", 0.8, "Opacity of the mesh markers.", 0.0, 1.0),

@@ -117,7 +117,8 @@ class ReconstructionNode(Node):
         reconstructor.symmetry = replace(reconstructor.symmetry, enabled=p["mirror_symmetry"])
         reconstructor.revolution = replace(reconstructor.revolution, enabled=p["revolution_symmetry"])
         extraction = reconstructor.extraction
-        post = PostprocessSettings(p["smoothing_iterations"], p["min_component_fraction"], p["max_triangles"])
+        post = PostprocessSettings(smoothing_iterations=p["smoothing_iterations"], min_component_fraction=p["min_component_fraction"],
+                                   keep_seen_components=p["keep_seen_components"], max_triangles=p["max_triangles"])
         self.get_logger().info(
             f"model {path} on {reconstructor.device} (asked: {p['device']}, cuda available: {torch.cuda.is_available()}), "
             f"MISE {extraction.resolution0}->{extraction.resolution}, threshold {extraction.threshold:.2f}, "

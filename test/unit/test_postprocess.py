@@ -37,6 +37,30 @@ def test_small_components_are_dropped_as_trimesh_splits_them():
     assert drop_small_components(big, 0.05) == (big, 0)
 
 
+def test_a_small_part_the_views_saw_is_kept_and_a_blob_they_did_not_is_dropped():
+    seat = trimesh.creation.box((1.0, 0.6, 0.2)).apply_translation([0, 0, 0.3])
+    leg = trimesh.creation.box((0.04, 0.04, 0.15)).apply_translation([0.45, 0.25, 0.075])  # cut off below the seat: 1% of its area
+    cavity = trimesh.creation.icosphere(subdivisions=2, radius=0.03).apply_translation([0.0, 0.0, 0.3])  # inside the seat
+    mesh = trimesh.util.concatenate([seat, leg, cavity])
+    leg_points = trimesh.sample.sample_surface(leg, 200, seed=0)[0]
+    seen = np.concatenate([trimesh.sample.sample_surface(seat, 2000, seed=0)[0], leg_points])
+    kept, removed = drop_small_components(mesh, 0.05, seen)
+    assert removed == 1 and kept.area == pytest.approx(seat.area + leg.area)  # the leg stays, the cavity goes
+    assert drop_small_components(mesh, 0.05)[1] == 2  # without the views both go, as before
+    sparse = leg_points[:1]  # one stray observed point on the leg does not make it seen
+    assert drop_small_components(mesh, 0.05, np.concatenate([seen[:2000], sparse]))[1] == 2
+    default = postprocess(mesh, seen=seen)
+    assert default.removed_components == 1 and default.mesh.bounds[0, 2] < 0.1  # the leg still reaches below the seat (0.2)
+    assert postprocess(mesh, PostprocessSettings(keep_seen_components=False), seen=seen).removed_components == 2
+
+
+@pytest.mark.parametrize("settings", [PostprocessSettings(seen_share=0.0), PostprocessSettings(seen_tolerance=0.0),
+                                      PostprocessSettings(min_component_fraction=1.5)])
+def test_invalid_postprocess_settings_are_refused(settings):
+    with pytest.raises(ValueError, match="post-processing"):
+        postprocess(trimesh.creation.box(), settings)
+
+
 def test_a_blob_on_a_non_manifold_edge_is_dropped_and_the_object_stays_closed():
     """Marching cubes can make a speck touch the object along one edge (then shared by 4 faces):
     components joined only there are separate, as in trimesh's split, so dropping it closes the mesh."""

@@ -9,7 +9,7 @@ import trimesh
 from occnet_ros.cli.main import main
 from occnet_ros.complete.extract import ExtractionSettings
 from occnet_ros.complete.reconstruct import Reconstructor
-from occnet_ros.geometry.views import ViewError, read_views, views_from_arrays, write_views
+from occnet_ros.geometry.views import ViewError, camera_directions, read_views, views_from_arrays, write_views
 from occnet_ros.learn.records import RecordSpec, render_views
 from occnet_ros.model.checkpoint import load_checkpoint
 from occnet_ros.shapes.catalog import make_shape
@@ -114,3 +114,16 @@ def load_checkpoint_default():
     from occnet_ros.model.checkpoint import default_checkpoint
 
     return load_checkpoint(default_checkpoint())
+
+
+def test_each_point_is_traced_to_the_camera_that_saw_it_and_hidden_or_foreign_points_to_none():
+    _, views = rendered(views=2)
+    first, second = views[0].points(), views[1].points()
+    directions = camera_directions(np.concatenate([first, second]), views)
+    expected = views[0].world_from_camera[:3, 3] - first
+    assert np.allclose(directions[:len(first)], expected / np.linalg.norm(expected, axis=1, keepdims=True))
+    assert np.isfinite(directions).all()  # the second view's points are found in it
+    camera = views[0].world_from_camera[:3, 3]
+    behind = first[:50] + 0.01 * (first[:50] - camera) / np.linalg.norm(first[:50] - camera, axis=1, keepdims=True)
+    away = first[:50] + np.array([0.0, 0.0, 5.0])  # over the mug: in no view's image
+    assert np.isnan(camera_directions(np.concatenate([behind, away]), views[:1])).all()
