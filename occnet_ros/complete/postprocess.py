@@ -158,6 +158,14 @@ def watertight_remesh(mesh: trimesh.Trimesh, max_triangles: int, smoothing_itera
     return remeshed
 
 
+def _finite_points(points: np.ndarray) -> np.ndarray:
+    """The finite rows of an (N, 3) array; anything else is a clear error."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"observed points must be an (N, 3) array, got shape {points.shape}")
+    return points[np.isfinite(points).all(axis=1)]
+
+
 def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = PostprocessSettings(),
                 seen: np.ndarray | None = None) -> PostprocessResult:
     """Smooth, drop small components (but those on the observed points ``seen``, N x 3 in the
@@ -165,7 +173,7 @@ def postprocess(mesh: trimesh.Trimesh, settings: PostprocessSettings = Postproce
     if len(mesh.faces) == 0:
         raise ValueError("cannot post-process an empty mesh")
     settings.validate()
-    seen = seen if settings.keep_seen_components else None
+    seen = _finite_points(seen) if settings.keep_seen_components and seen is not None else None
     mesh, removed = drop_small_components(mesh.copy(), settings.min_component_fraction, seen, settings.seen_share,
                                           settings.seen_tolerance)
     if settings.smoothing_iterations > 0:

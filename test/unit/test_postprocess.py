@@ -52,6 +52,10 @@ def test_a_small_part_the_views_saw_is_kept_and_a_blob_they_did_not_is_dropped()
     default = postprocess(mesh, seen=seen)
     assert default.removed_components == 1 and default.mesh.bounds[0, 2] < 0.1  # the leg still reaches below the seat (0.2)
     assert postprocess(mesh, PostprocessSettings(keep_seen_components=False), seen=seen).removed_components == 2
+    with_nan = np.concatenate([seen, np.full((5, 3), np.nan)])  # NaN rows are ignored, not fatal
+    assert postprocess(mesh, seen=with_nan).removed_components == 1
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        postprocess(mesh, seen=seen[:, :2])
 
 
 @pytest.mark.parametrize("settings", [PostprocessSettings(seen_share=0.0), PostprocessSettings(seen_tolerance=0.0),
