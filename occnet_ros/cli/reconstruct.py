@@ -26,6 +26,8 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
                         help="the TSDF band's half-width is never under this, metres (default: the evidence's, 0.006)")
     parser.add_argument("--symmetry", choices=["on", "off"],
                         help="fuse the views mirrored about the vertical plane they support, if any (default: the reconstruction's, on)")
+    parser.add_argument("--mirror-second", choices=["on", "off"],
+                        help="where a mirror plane holds, also try the plane square to it (default: the reconstruction's, off)")
     parser.add_argument("--revolution", choices=["on", "off"],
                         help="fuse the views turned about the vertical axis of revolution they support, if any "
                              "(default: the reconstruction's, off)")
@@ -77,7 +79,8 @@ def apply_evidence_args(reconstructor, args: argparse.Namespace) -> None:
                                            min_truncation_m=args.min_truncation, copies_fill_only=_switch(args.copies_tsdf, "fill"))
     reconstructor.symmetry = _override(reconstructor.symmetry, max_contradiction=args.mirror_max_contradiction,
                                        min_support=args.mirror_min_support, icp_iterations=args.mirror_icp,
-                                       icp_facing=_switch(args.mirror_icp_pairing, "facing"), enabled=_switch(args.symmetry))
+                                       icp_facing=_switch(args.mirror_icp_pairing, "facing"), second_plane=_switch(args.mirror_second),
+                                       enabled=_switch(args.symmetry))
     reconstructor.revolution = _override(reconstructor.revolution, max_contradiction=args.revolution_max_contradiction,
                                          min_support=args.revolution_min_support, copies=args.revolution_copies,
                                          turned_input=_switch(args.revolution_input), icp_iterations=args.revolution_icp,

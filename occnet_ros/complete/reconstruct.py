@@ -55,7 +55,7 @@ class Reconstruction:
     views_dropped: int = 0  # views that saw the object's centre from behind the camera
     network_points: int = 0  # of evaluated_points, those the network decoded (the rest: known free)
     mirrored_points: int = 0  # reflected or rotated points added to the input with the symmetric views (0: none)
-    symmetry: str = ""  # the symmetry the views supported: "revolution", "mirror" or "" (none used)
+    symmetry: str = ""  # the symmetry the views supported: "revolution", "mirror", "mirror2" (two square planes) or ""
 
 
 class ReconstructionCancelled(RuntimeError):
@@ -168,7 +168,7 @@ class Reconstructor:
 
     def symmetric_copies(self, points: np.ndarray, views: list[DepthView],
                          field_: EvidenceField) -> tuple[str, list[DepthView], np.ndarray]:
-        """The symmetry the views support ("revolution", "mirror" or ""), the views it adds and
+        """The symmetry the views support ("revolution", "mirror", "mirror2" or ""), the views it adds and
         the observed points' images under it (world)."""
         seen = cKDTree(points)  # both searches score their candidates against it
         facing = camera_directions(points, views) if self.symmetry.icp_facing or self.revolution.icp_facing else None
@@ -180,10 +180,18 @@ class Reconstructor:
                 turned = np.concatenate([axis.rotate(points, angle) for angle in turn_angles(copies)])
                 return "revolution", revolved_views(views, axis, copies), turned if self.revolution.turned_input else np.empty((0, 3))
         if self.symmetry.enabled:
-            plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen,
-                                      facing if self.symmetry.icp_facing else None)
+            facing = facing if self.symmetry.icp_facing else None
+            plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen, facing)
             if plane is not None:
-                return "mirror", [mirror_view(v, plane) for v in views], plane.reflect(points)
+                mirrored = [mirror_view(v, plane) for v in views]
+                second = None if not self.symmetry.second_plane else find_mirror_plane(
+                    points, field_, np.random.default_rng(self.seed + 4), self.symmetry, seen, facing,
+                    yaw=float(np.arctan2(plane.normal[1], plane.normal[0])) + np.pi / 2)
+                if second is None:
+                    return "mirror", mirrored, plane.reflect(points)
+                both = [mirror_view(v, second) for v in views + mirrored]
+                images = np.concatenate([plane.reflect(points), second.reflect(points), second.reflect(plane.reflect(points))])
+                return "mirror2", mirrored + both, images
         return "", [], np.empty((0, 3))
 
     @torch.no_grad()

@@ -66,6 +66,7 @@ class SymmetrySettings:
     min_support: float = 0.5  # fewest reflected points that must land on observed surface
     icp_iterations: int = 3  # point-to-plane refinements of the plane after the grid search (0: the grid's plane)
     icp_facing: bool = False  # pair only points facing the same way (their cameras known): placed better, level on validation
+    second_plane: bool = False  # also the plane square to a first (tables: three copies); measured, not kept: models/README.md
 
     def validate(self) -> None:
         counts = (self.directions, self.offsets, self.sample_points)
@@ -128,11 +129,12 @@ def _rank(plane: MirrorPlane | RevolutionAxis) -> float:
 
 def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.Generator,
                       settings: SymmetrySettings = SymmetrySettings(), seen: cKDTree | None = None,
-                      facing: np.ndarray | None = None) -> MirrorPlane | None:
+                      facing: np.ndarray | None = None, yaw: float | None = None) -> MirrorPlane | None:
     """The vertical mirror plane of the observed world points (N, 3) that the views support
     best, or None when it puts too many reflections in known-free space or too few on seen
     surface. ``seen``: a k-d tree of ``points`` when the caller has one; ``facing``: the way from
-    each point to a camera that saw it (camera_directions), for the ICP's pairing."""
+    each point to a camera that saw it (camera_directions), for the ICP's pairing; ``yaw``: only
+    planes with this normal direction are searched (a second plane square to a first)."""
     settings.validate()
     if len(points) < 3:
         return None
@@ -149,7 +151,9 @@ def find_mirror_plane(points: np.ndarray, field: EvidenceField, rng: np.random.G
         # the tolerance follows the search's step, so a coarse plane near the right one still scores
         return _candidates(sample, field, seen, max(floor, step), origin, angles, shifts)
 
-    best = max(scored(np.arange(settings.directions) * step_angle, np.linspace(-half, half, settings.offsets), step_shift), key=_rank)
+    directions = np.arange(settings.directions) * step_angle if yaw is None else np.array([yaw])
+    step_angle = step_angle if yaw is None else 0.0  # a given direction is kept until ICP
+    best = max(scored(directions, np.linspace(-half, half, settings.offsets), step_shift), key=_rank)
     fine = np.array([-1.0, 0.0, 1.0])
     for _ in range(settings.refinements):  # halve the window around the best each time
         step_angle, step_shift = step_angle / 2, step_shift / 2

@@ -113,6 +113,21 @@ def test_a_symmetric_object_is_also_reconstructed_from_its_mirrored_views():
     assert plain.mirrored_points == 0 and "symmetry_s" not in plain.timings and plain.symmetry == ""
 
 
+def test_a_table_square_to_its_first_plane_is_mirrored_about_both_and_a_sofa_about_one():
+    """With ``second_plane`` the plane square to the first is tried too: a table holds both (its
+    views copied three times, its points reflected three times), a sofa only one."""
+    from dataclasses import replace
+
+    loaded = load_checkpoint(default_checkpoint())
+    both = Reconstructor(loaded)
+    both.symmetry = replace(both.symmetry, second_plane=True)
+    points, views = points_and_views("table", 5)
+    result = both.reconstruct(points, views)
+    assert result.symmetry == "mirror2" and result.mirrored_points == 3 * len(points) and result.mesh.is_watertight
+    points, views = points_and_views("sofa", 3)
+    assert both.reconstruct(points, views).symmetry == "mirror"
+
+
 def test_a_body_of_revolution_is_also_reconstructed_from_its_views_turned_about_its_axis():
     """The shipped model on 3 views of a bottle, revolution symmetry on (it is off by default): the
     views support a vertical axis of revolution, so 5 turned copies of each view join the evidence

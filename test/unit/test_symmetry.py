@@ -63,6 +63,17 @@ def test_a_symmetric_chairs_plane_is_found_and_its_reflections_lie_on_the_chair(
     assert np.median(distance) < 0.01 * np.ptp(chair.vertices, axis=0).max()
 
 
+def test_a_given_direction_finds_a_tables_second_plane_and_none_across_a_chair():
+    table = make_shape("table", np.random.default_rng(1_000_001))  # mirror symmetric about x = 0 and y = 0
+    points, field = seen(table)
+    for yaw, axis in ((0.0, 0), (np.pi / 2, 1)):
+        plane = find_mirror_plane(points, field, np.random.default_rng(0), yaw=yaw)
+        assert plane is not None and abs(plane.normal[axis]) > 0.999 and abs(plane.offset) < 0.002
+    chair = make_shape("chair", np.random.default_rng(1_000_000))  # its back has no mirror image in front
+    points, field = seen(chair)
+    assert find_mirror_plane(points, field, np.random.default_rng(0), yaw=np.pi / 2) is None
+
+
 def test_icp_turns_and_moves_a_plane_half_a_degree_and_3_mm_off_onto_the_chairs_plane():
     chair = make_shape("chair", np.random.default_rng(1_000_001))  # mirror symmetric about x = 0
     points, _ = seen(chair)
