@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -184,8 +184,9 @@ class Reconstructor:
             plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen, facing)
             if plane is not None:
                 mirrored = [mirror_view(v, plane) for v in views]
+                stricter = replace(self.symmetry, min_support=max(self.symmetry.min_support, self.symmetry.second_min_support))
                 second = None if not self.symmetry.second_plane else find_mirror_plane(
-                    points, field_, np.random.default_rng(self.seed + 4), self.symmetry, seen, facing,
+                    points, field_, np.random.default_rng(self.seed + 4), stricter, seen, facing,
                     yaw=float(np.arctan2(plane.normal[1], plane.normal[0])) + np.pi / 2)
                 if second is None:
                     return "mirror", mirrored, plane.reflect(points)

@@ -67,6 +67,7 @@ class SymmetrySettings:
     icp_iterations: int = 3  # point-to-plane refinements of the plane after the grid search (0: the grid's plane)
     icp_facing: bool = False  # pair only points facing the same way (their cameras known): placed better, level on validation
     second_plane: bool = False  # also the plane square to a first (tables: three copies); measured, not kept: models/README.md
+    second_min_support: float = 0.7  # the second plane's reflections land mostly on the unseen back: trust it on more overlap
 
     def validate(self) -> None:
         counts = (self.directions, self.offsets, self.sample_points)
@@ -74,6 +75,8 @@ class SymmetrySettings:
                 or self.min_tolerance_m < 0:
             raise ValueError(f"invalid symmetry settings {self}")
         _check_fractions(self, "symmetry")
+        if not 0.0 <= self.second_min_support <= 1.0:
+            raise ValueError(f"symmetry second_min_support must lie in [0, 1]: {self}")
 
 
 @dataclass(frozen=True)

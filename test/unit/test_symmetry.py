@@ -107,7 +107,8 @@ def test_no_plane_where_every_mirror_puts_points_in_space_the_views_saw_through(
 
 
 @pytest.mark.parametrize("settings", [SymmetrySettings(directions=0), SymmetrySettings(max_contradiction=1.5),
-                                      SymmetrySettings(min_support=-0.1), SymmetrySettings(refinements=-1)])
+                                      SymmetrySettings(min_support=-0.1), SymmetrySettings(refinements=-1),
+                                      SymmetrySettings(second_min_support=1.5)])
 def test_invalid_symmetry_settings_are_refused(settings):
     with pytest.raises(ValueError, match="symmetry"):
         settings.validate()
