@@ -27,7 +27,7 @@ def add_extraction_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--symmetry", choices=["on", "off"],
                         help="fuse the views mirrored about the vertical plane they support, if any (default: the reconstruction's, on)")
     parser.add_argument("--mirror-second", choices=["on", "off"],
-                        help="where a mirror plane holds, also try the plane square to it (default: the reconstruction's, off)")
+                        help="where a mirror plane holds, also try the plane square to it (default: the reconstruction's, on)")
     parser.add_argument("--revolution", choices=["on", "off"],
                         help="fuse the views turned about the vertical axis of revolution they support, if any "
                              "(default: the reconstruction's, off)")

@@ -130,6 +130,8 @@ RECONSTRUCTION = (
     Param("mirror_symmetry", True, "Where the views support a vertical mirror plane (at most 1.5% of reflected points in space a "
           "view saw through, at least half on seen surface, judged at 1% of the object), fuse the mirrored views too: "
           "the hidden side as the seen side's mirror image (models/README.md, 'Mirror symmetry'); false = the views alone."),
+    Param("mirror_second_plane", True, "Where a mirror plane holds, also try the vertical plane square to it (judged at "
+          "support 0.7): a table or cabinet is then mirrored about both (models/README.md, 'A second mirror plane')."),
     Param("revolution_symmetry", False, "Where the views support a vertical axis of revolution (rotations about it put at most "
           "1.5% of points in space a view saw through and at least half on seen surface, judged at 1% of the object or 5 mm), "
           "fuse the views turned to 5 more places about it, before any mirror is tried. Off: on the validation splits it "

@@ -114,7 +114,7 @@ class ReconstructionNode(Node):
             raise ConfigurationError(f"cannot load the model: {error}") from error
         if reconstructor.evidence is not None:
             reconstructor.evidence = replace(reconstructor.evidence, pose_tolerance_m=p["pose_tolerance_m"])
-        reconstructor.symmetry = replace(reconstructor.symmetry, enabled=p["mirror_symmetry"])
+        reconstructor.symmetry = replace(reconstructor.symmetry, enabled=p["mirror_symmetry"], second_plane=p["mirror_second_plane"])
         reconstructor.revolution = replace(reconstructor.revolution, enabled=p["revolution_symmetry"])
         extraction = reconstructor.extraction
         post = PostprocessSettings(smoothing_iterations=p["smoothing_iterations"], min_component_fraction=p["min_component_fraction"],
