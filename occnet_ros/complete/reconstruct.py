@@ -24,6 +24,7 @@ from occnet_ros.complete.evidence import EvidenceField, EvidenceSettings
 from occnet_ros.complete.extract import ExtractionSettings, extract_mesh, surface_level
 from occnet_ros.complete.fusion import FusionSettings, fuse_logits, model_needed
 from occnet_ros.complete.symmetry import (
+    MirrorPlane,
     RevolutionSettings,
     SymmetrySettings,
     find_mirror_plane,
@@ -183,17 +184,20 @@ class Reconstructor:
             facing = facing if self.symmetry.icp_facing else None
             plane = find_mirror_plane(points, field_, np.random.default_rng(self.seed + 2), self.symmetry, seen, facing)
             if plane is not None:
-                mirrored = [mirror_view(v, plane) for v in views]
-                stricter = replace(self.symmetry, min_support=max(self.symmetry.min_support, self.symmetry.second_min_support))
-                second = None if not self.symmetry.second_plane else find_mirror_plane(
-                    points, field_, np.random.default_rng(self.seed + 4), stricter, seen, facing,
-                    yaw=float(np.arctan2(plane.normal[1], plane.normal[0])) + np.pi / 2)
+                mirrored, reflected = [mirror_view(v, plane) for v in views], plane.reflect(points)
+                second = self._second_plane(points, field_, seen, facing, plane) if self.symmetry.second_plane else None
                 if second is None:
-                    return "mirror", mirrored, plane.reflect(points)
+                    return "mirror", mirrored, reflected
                 both = [mirror_view(v, second) for v in views + mirrored]
-                images = np.concatenate([plane.reflect(points), second.reflect(points), second.reflect(plane.reflect(points))])
-                return "mirror2", mirrored + both, images
+                return "mirror2", mirrored + both, np.concatenate([reflected, second.reflect(points), second.reflect(reflected)])
         return "", [], np.empty((0, 3))
+
+    def _second_plane(self, points: np.ndarray, field_: EvidenceField, seen: cKDTree, facing: np.ndarray | None,
+                      first: MirrorPlane) -> MirrorPlane | None:
+        """The mirror plane square to ``first`` the views support at ``second_min_support``, or None."""
+        stricter = replace(self.symmetry, min_support=max(self.symmetry.min_support, self.symmetry.second_min_support))
+        return find_mirror_plane(points, field_, np.random.default_rng(self.seed + 4), stricter, seen, facing,
+                                 yaw=float(np.arctan2(first.normal[1], first.normal[0])) + np.pi / 2)
 
     @torch.no_grad()
     def reconstruct(self, points_world: np.ndarray, views: list[DepthView] | None = None) -> Reconstruction:
