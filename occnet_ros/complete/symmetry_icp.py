@@ -58,8 +58,8 @@ def facing_normals(points: np.ndarray, index: np.ndarray, seen: cKDTree, facing:
 
 
 def icp_pairs(points: np.ndarray, moved: np.ndarray, seen: cKDTree, tolerance: float, normals: np.ndarray,
-           facing: np.ndarray | None = None, moved_normals: np.ndarray | None = None,
-           candidates: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+              facing: np.ndarray | None = None, moved_normals: np.ndarray | None = None,
+              candidates: int = 8) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """ICP's pairs: which ``moved`` points land within 2 ``tolerance`` of the seen surface, the
     index of each one's nearest observed point and that point's normal (estimated into the
     ``normals`` cache, NaN rows, when first needed); None when fewer than 3 land. With ``facing``
